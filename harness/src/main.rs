@@ -1,0 +1,212 @@
+//! The `echo-harness` binary: flags in, library calls, exit code out.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::builder::TypedValueParser;
+use clap::{Parser, Subcommand};
+
+use echo_harness::client::{Client, Timeouts};
+use echo_harness::net::{Network, Real};
+use echo_harness::oracle::Verdict;
+use echo_harness::scenario::Scenario;
+use echo_harness::{check, exit, report, server, sim};
+
+/// A property-based and fault-injection test harness for TCP echo servers.
+#[derive(Parser)]
+#[command(name = "echo-harness", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the built-in uppercase echo server on real sockets until Ctrl-C.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        addr: SocketAddr,
+        /// Read buffer size in bytes (the tutorial's recv(1024) is 1024).
+        #[arg(long, default_value_t = server::DEFAULT_BUFFER, value_parser = clap::value_parser!(u32).range(1..=16_777_216).map(|v| v as usize))]
+        buffer: usize,
+        /// Serve at most this many connections at once; others wait in the backlog.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..).map(|v| v as usize))]
+        max_connections: Option<usize>,
+        /// Close a connection after this many seconds without progress.
+        #[arg(long, value_parser = parse_seconds)]
+        idle_timeout: Option<Duration>,
+    },
+    /// Talk to an echo server: a `>> ` prompt on a terminal, one message per line from a pipe.
+    Client {
+        /// Address of the server.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        addr: SocketAddr,
+        /// Seconds each connect, read or write may take.
+        #[arg(long, default_value = "5", value_parser = parse_seconds)]
+        timeout: Duration,
+    },
+    /// Run the scenario suite against the built-in server in the simulator and report every property.
+    Check {
+        /// Directory of scenario files.
+        #[arg(long, default_value = "scenarios")]
+        scenarios: PathBuf,
+        /// Print one JSON document instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Where to write check.md and check.json.
+        #[arg(long, default_value = "reports")]
+        report_dir: PathBuf,
+        /// Worker threads (default: all cores).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256).map(|v| v as usize))]
+        jobs: Option<usize>,
+    },
+    /// Replay one scenario file under one seed and judge it.
+    Run {
+        /// The scenario file.
+        file: PathBuf,
+        /// The seed (default: the file's first seed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print the whole trace.
+        #[arg(long)]
+        trace: bool,
+    },
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.trim_end_matches('s').parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(secs > 0.0 && secs <= 86_400.0) {
+        return Err(format!("`{s}` must be more than 0 and at most 86400 seconds"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match dispatch(cli.command) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit::USAGE)
+        }
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<u8> {
+    match command {
+        Command::Serve { addr, buffer, max_connections, idle_timeout } => {
+            serve(addr, server::Config { buffer_size: buffer, max_connections, idle_timeout })
+        }
+        Command::Client { addr, timeout } => client(addr, timeout),
+        Command::Check { scenarios, json, report_dir, jobs } => run_check(&scenarios, json, &report_dir, jobs),
+        Command::Run { file, seed, trace } => run_one(&file, seed, trace),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().context("cannot start the tokio runtime")
+}
+
+fn serve(addr: SocketAddr, config: server::Config) -> anyhow::Result<u8> {
+    runtime()?.block_on(async {
+        let listener = Real::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        let local = echo_harness::net::Listener::local_addr(&listener)?;
+        tracing::info!(addr = %local, buffer = config.buffer_size, "listening");
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        server::run(listener, config, shutdown).await;
+        Ok(exit::HELD)
+    })
+}
+
+fn client(addr: SocketAddr, timeout: Duration) -> anyhow::Result<u8> {
+    let timeouts = Timeouts { connect: timeout, io: timeout };
+    runtime()?.block_on(async {
+        let mut client = Client::connect::<Real>(addr, timeouts).await?;
+        let interactive = std::io::stdin().is_terminal();
+        let mut lines = std::io::stdin().lock().lines();
+        loop {
+            if interactive {
+                print!(">> ");
+                std::io::stdout().flush()?;
+            }
+            let Some(line) = lines.next() else { break };
+            let line = line.context("cannot read standard input")?;
+            let message = line.trim_end_matches('\r');
+            if message.is_empty() {
+                continue; // the tutorial's `if not msg: continue`: an empty send would hang
+            }
+            let reply = client.echo(message.as_bytes()).await?;
+            println!("{}", String::from_utf8_lossy(&reply));
+        }
+        client.close().await?;
+        Ok(exit::HELD)
+    })
+}
+
+fn run_check(dir: &Path, json: bool, report_dir: &Path, jobs: Option<usize>) -> anyhow::Result<u8> {
+    if !dir.is_dir() {
+        bail!(
+            "scenario directory {} does not exist (run from the repository root, or pass --scenarios DIR)",
+            dir.display()
+        );
+    }
+    let scenarios = Scenario::load_dir(dir)?;
+    if scenarios.is_empty() {
+        bail!("no scenario files (*.toml) in {}", dir.display());
+    }
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let target = sim::Target::builtin(server::Config::default());
+    let report = check::check(&scenarios, &target, jobs);
+    std::fs::create_dir_all(report_dir).with_context(|| format!("cannot create {}", report_dir.display()))?;
+    for (name, text) in [("check.md", report::markdown(&report)), ("check.json", report::json(&report))] {
+        let path = report_dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if json {
+        println!("{}", report::json(&report));
+    } else {
+        print!("{}", report::table(&report));
+        println!("report: {}", report_dir.join("check.md").display());
+    }
+    Ok(if report.verdict == Verdict::Fail { exit::FAILED } else { exit::HELD })
+}
+
+fn run_one(file: &Path, seed: Option<u64>, trace: bool) -> anyhow::Result<u8> {
+    let scenario = Scenario::load(file)?;
+    let seed = seed.unwrap_or(scenario.seeds[0]);
+    let target = sim::Target::builtin(server::Config::default());
+    println!("scenario {} seed {seed} target {}", scenario.name, target.name());
+    let (run, judgements) = check::run_and_judge(&scenario, seed, &target);
+    if trace {
+        for record in &run.records {
+            println!("{record}");
+        }
+    }
+    let mut failed = false;
+    for j in &judgements {
+        failed |= j.verdict == Verdict::Fail;
+        let word = match j.verdict {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "FAIL",
+            Verdict::Skip => "skip",
+        };
+        println!("{:15} {word}  {}", j.property.name(), j.detail);
+    }
+    println!("trace hash {:016x}, {} events", run.hash, run.records.len());
+    Ok(if failed { exit::FAILED } else { exit::HELD })
+}

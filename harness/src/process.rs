@@ -1,0 +1,122 @@
+//! A simulated server process's sockets, so that killing the process is deterministic.
+//!
+//! turmoil kills a host by dropping its tokio runtime, which drops the host's tasks in an order set by tokio's
+//! process-wide task ids (the tasks sit in a list sharded by id). Each dropped socket sends a FIN or a RST, so
+//! the order of those segments, and the latencies drawn for them, would depend on how many tasks the process
+//! spawned before: the same seed would give another trace after another scenario ran in the same process.
+//!
+//! The runner therefore hands the target a [`ProcessListener`] whose streams are registered in accept order.
+//! To kill the server it first closes every registered socket in that order, from inside the host, and only
+//! then lets turmoil drop the runtime, when no socket is left to send anything.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::net::Listener;
+
+type Slot = Arc<Mutex<Option<turmoil::net::TcpStream>>>;
+
+/// The open sockets of one server incarnation, in accept order.
+#[derive(Clone, Default)]
+pub struct Sockets {
+    /// Slots of accepted streams; an emptied slot is a closed stream.
+    slots: Arc<Mutex<Vec<Slot>>>,
+}
+
+impl Sockets {
+    fn register(&self, stream: turmoil::net::TcpStream) -> Slot {
+        let slot = Arc::new(Mutex::new(Some(stream)));
+        let mut slots = self.slots.lock().expect("sockets lock");
+        slots.retain(|s| s.lock().expect("slot lock").is_some());
+        slots.push(slot.clone());
+        slot
+    }
+
+    /// Closes every open socket, oldest first, as the kernel does when a process dies: a socket with unread
+    /// data sends RST, the others FIN. Must run inside the host.
+    pub fn kill_all(&self) {
+        let slots = std::mem::take(&mut *self.slots.lock().expect("sockets lock"));
+        for slot in slots {
+            drop(slot.lock().expect("slot lock").take());
+        }
+    }
+}
+
+/// The listener a simulated target serves: turmoil's, with every accepted stream registered.
+pub struct ProcessListener {
+    /// turmoil's listener.
+    inner: turmoil::net::TcpListener,
+    /// Where accepted streams are registered.
+    sockets: Sockets,
+}
+
+impl ProcessListener {
+    /// Wraps `inner`, registering its streams in `sockets`.
+    pub fn new(inner: turmoil::net::TcpListener, sockets: Sockets) -> Self {
+        ProcessListener { inner, sockets }
+    }
+}
+
+impl Listener for ProcessListener {
+    type Stream = ProcessStream;
+
+    async fn accept(&mut self) -> io::Result<(ProcessStream, SocketAddr)> {
+        let (stream, peer) = self.inner.accept().await?;
+        Ok((ProcessStream { slot: self.sockets.register(stream) }, peer))
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// An accepted stream of a simulated server process; after the process is killed every call fails.
+pub struct ProcessStream {
+    /// Shared with [`Sockets`], which empties it on a kill.
+    slot: Slot,
+}
+
+impl Drop for ProcessStream {
+    fn drop(&mut self) {
+        // Close now (FIN or RST), not when the registry lets go of the slot.
+        drop(self.slot.lock().expect("slot lock").take());
+    }
+}
+
+fn killed() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the server process was killed")
+}
+
+impl ProcessStream {
+    fn with<T>(&self, f: impl FnOnce(Pin<&mut turmoil::net::TcpStream>) -> Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        match self.slot.lock().expect("slot lock").as_mut() {
+            Some(stream) => f(Pin::new(stream)),
+            None => Poll::Ready(Err(killed())),
+        }
+    }
+}
+
+impl AsyncRead for ProcessStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        self.with(|s| s.poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for ProcessStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.with(|s| s.poll_write(cx, buf))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.with(|s| s.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.with(|s| s.poll_shutdown(cx))
+    }
+}

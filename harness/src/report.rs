@@ -1,0 +1,215 @@
+//! Reporters: pure functions from a [`CheckReport`] to text (terminal table, JSON, Markdown).
+
+use std::fmt::Write;
+
+use crate::check::CheckReport;
+use crate::oracle::Verdict;
+
+fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "pass",
+        Verdict::Fail => "FAIL",
+        Verdict::Skip => "skip",
+    }
+}
+
+/// The closing line: what held.
+fn summary_line(report: &CheckReport) -> String {
+    let failed = report.properties.iter().filter(|p| p.verdict == Verdict::Fail).count();
+    let held = report.properties.iter().filter(|p| p.verdict == Verdict::Pass).count();
+    let skipped = report.properties.len() - failed - held;
+    let mut line = if failed == 0 {
+        format!("result: all {held} checked properties held")
+    } else {
+        format!("result: {failed} of {} properties FAILED", failed + held)
+    };
+    if skipped > 0 {
+        let _ = write!(line, " ({skipped} skipped)");
+    }
+    line
+}
+
+/// The terminal table `check` prints.
+pub fn table(report: &CheckReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "echo-harness check: target {}, backend {}, {} scenarios, {} runs in {:.2}s\n",
+        report.target,
+        report.backend,
+        report.scenarios.len(),
+        report.runs,
+        report.seconds
+    );
+    let width = report.properties.iter().map(|p| p.name.len()).max().unwrap_or(8).max(8);
+    let _ = writeln!(out, "{:width$}  VERDICT  RUNS  EVIDENCE", "PROPERTY");
+    for p in &report.properties {
+        let e = &p.evidence;
+        let located = match (&e.scenario, e.seed) {
+            (Some(s), Some(seed)) => format!("{s} seed {seed}: {}", e.detail),
+            _ => e.detail.clone(),
+        };
+        let _ = writeln!(out, "{:width$}  {:7}  {:>4}  {located}", p.name, verdict_word(p.verdict), p.runs);
+        if let Some(replay) = &e.replay {
+            let _ = writeln!(out, "{:width$}                 replay: {replay}", "");
+        }
+    }
+    let width = report.scenarios.iter().map(|s| s.name.len()).max().unwrap_or(8).max(8);
+    let _ = writeln!(out, "\n{:width$}  VERDICT  SEEDS   TIME", "SCENARIO");
+    for s in &report.scenarios {
+        let failed: Vec<String> = s
+            .seeds
+            .iter()
+            .filter(|seed| !seed.failed.is_empty())
+            .map(|seed| format!("seed {}: {}", seed.seed, seed.failed.join(", ")))
+            .collect();
+        let _ =
+            write!(out, "{:width$}  {:7}  {:>5}  {:>5.2}s", s.name, verdict_word(s.verdict), s.seeds.len(), s.seconds);
+        if !failed.is_empty() {
+            let _ = write!(out, "  {}", failed.join("; "));
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "\n{}", summary_line(report));
+    out
+}
+
+/// The JSON document `check --json` prints and `reports/check.json` holds.
+pub fn json(report: &CheckReport) -> String {
+    serde_json::to_string_pretty(report).expect("a report always serializes")
+}
+
+/// The Markdown report written to `reports/check.md`.
+pub fn markdown(report: &CheckReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# echo-harness check report\n");
+    let _ = writeln!(
+        out,
+        "Target **{}** on backend **{}**: {} scenarios, {} runs in {:.2} s. {}.\n",
+        report.target,
+        report.backend,
+        report.scenarios.len(),
+        report.runs,
+        report.seconds,
+        summary_line(report).trim_start_matches("result: ")
+    );
+    let _ = writeln!(out, "## Properties\n");
+    let _ = writeln!(out, "| property | meaning | verdict | runs | evidence |");
+    let _ = writeln!(out, "|---|---|---|---:|---|");
+    for p in &report.properties {
+        let e = &p.evidence;
+        let located = match (&e.scenario, e.seed) {
+            (Some(s), Some(seed)) => format!("`{s}` seed {seed}: {}", e.detail),
+            _ => e.detail.clone(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            p.name,
+            p.description,
+            verdict_word(p.verdict),
+            p.runs,
+            md_cell(&located)
+        );
+    }
+    let _ = writeln!(out, "\n## Scenarios\n");
+    let _ = writeln!(out, "| scenario | checks | verdict | seeds | time |");
+    let _ = writeln!(out, "|---|---|---|---|---:|");
+    for s in &report.scenarios {
+        let seeds: Vec<String> = s.seeds.iter().map(|seed| seed.seed.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {:.2} s |",
+            s.name,
+            md_cell(&s.description),
+            verdict_word(s.verdict),
+            seeds.join(", "),
+            s.seconds
+        );
+    }
+    let failures: Vec<_> = report.properties.iter().filter(|p| p.verdict == Verdict::Fail).collect();
+    if !failures.is_empty() {
+        let _ = writeln!(out, "\n## Failures\n");
+        for p in failures {
+            let e = &p.evidence;
+            let _ = writeln!(out, "### {}\n\n{}\n", p.name, e.detail);
+            if let Some(replay) = &e.replay {
+                let _ = writeln!(out, "Replay: `{replay}`\n");
+            }
+            if !e.trace_tail.is_empty() {
+                let _ = writeln!(out, "Last events:\n\n```text\n{}\n```\n", e.trace_tail.join("\n"));
+            }
+        }
+    }
+    out
+}
+
+fn md_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{Evidence, PropertyReport, ScenarioReport, SeedReport};
+
+    fn sample() -> CheckReport {
+        let pass = |name: &str, detail: &str| PropertyReport {
+            name: name.into(),
+            description: format!("what {name} means"),
+            verdict: Verdict::Pass,
+            runs: 6,
+            failures: 0,
+            evidence: Evidence { scenario: None, seed: None, detail: detail.into(), replay: None, trace_tail: vec![] },
+        };
+        let mut liveness = pass("liveness", "");
+        liveness.verdict = Verdict::Fail;
+        liveness.failures = 1;
+        liveness.evidence = Evidence {
+            scenario: Some("server_bounce".into()),
+            seed: Some(7),
+            detail: "client-1 gave up at 0.250s with 3 of 20 messages answered: connect failed (refused)".into(),
+            replay: Some("echo-harness run scenarios/server_bounce.toml --seed 7 --trace".into()),
+            trace_tail: vec!["  0.250s  client-1 done: 3/20 answered".into()],
+        };
+        let mut restart = pass("restart", "the scenario does not restart the server");
+        restart.verdict = Verdict::Skip;
+        restart.runs = 0;
+        CheckReport {
+            target: "builtin".into(),
+            backend: "sim".into(),
+            verdict: Verdict::Fail,
+            properties: vec![pass("echo-integrity", "held in 6 runs of 2 scenarios"), liveness, restart],
+            scenarios: vec![ScenarioReport {
+                name: "server_bounce".into(),
+                path: "scenarios/server_bounce.toml".into(),
+                description: "bounce | reconnect".into(),
+                verdict: Verdict::Fail,
+                seeds: vec![SeedReport {
+                    seed: 7,
+                    trace_hash: "00000000000000ff".into(),
+                    events: 12,
+                    failed: vec!["liveness".into()],
+                }],
+                seconds: 0.5,
+            }],
+            runs: 12,
+            seconds: 1.25,
+        }
+    }
+
+    #[test]
+    fn table_snapshot() {
+        insta::assert_snapshot!(table(&sample()));
+    }
+
+    #[test]
+    fn markdown_snapshot() {
+        insta::assert_snapshot!(markdown(&sample()));
+    }
+
+    #[test]
+    fn json_snapshot() {
+        insta::assert_snapshot!(json(&sample()));
+    }
+}

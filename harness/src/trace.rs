@@ -1,0 +1,173 @@
+//! Events: what a run observed, in order, stamped with simulated time. The oracles judge events; the trace
+//! hash proves a seed replays to the byte.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::time::Duration;
+
+/// One observation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Record {
+    /// Simulated time since the run started.
+    pub at: Duration,
+    /// What happened.
+    pub event: Event,
+}
+
+/// What a run can observe.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Event {
+    /// A client opened connection `conn` (numbered across the run, from 0).
+    Connected {
+        /// Index of the client in the scenario.
+        client: usize,
+        /// Run-wide connection number.
+        conn: usize,
+    },
+    /// A client's connect failed.
+    ConnectFailed {
+        /// Index of the client.
+        client: usize,
+        /// [`crate::client::ClientError::kind`].
+        error: String,
+    },
+    /// A client sent message `message` on `conn` and read `received` back, completely or (with `error`) not.
+    Exchange {
+        /// Index of the client.
+        client: usize,
+        /// Connection it used.
+        conn: usize,
+        /// Index of the message in the client's script.
+        message: usize,
+        /// The message's bytes.
+        sent: Vec<u8>,
+        /// The reply bytes that arrived (a prefix when the exchange failed).
+        received: Vec<u8>,
+        /// Why the exchange ended early, if it did.
+        error: Option<String>,
+    },
+    /// A client half-closed `conn` and read to EOF.
+    Closed {
+        /// Index of the client.
+        client: usize,
+        /// Connection closed.
+        conn: usize,
+        /// Bytes that arrived after the last reply (there should be none).
+        extra: Vec<u8>,
+        /// Why the close did not end cleanly, if it did not.
+        error: Option<String>,
+    },
+    /// A client finished its script: every message answered, or it gave up.
+    ClientDone {
+        /// Index of the client.
+        client: usize,
+        /// Messages answered completely.
+        answered: usize,
+        /// Messages in its script.
+        of: usize,
+    },
+    /// The scenario's timeline applied a fault.
+    Fault {
+        /// [`crate::scenario::Action::name`].
+        action: String,
+    },
+    /// The run did not end by the deadline, or the simulator failed.
+    RunFailed {
+        /// What the simulator said.
+        reason: String,
+    },
+}
+
+impl fmt::Display for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:>7.3}s  ", self.at.as_secs_f64())?;
+        match &self.event {
+            Event::Connected { client, conn } => write!(f, "client-{client} connected (conn {conn})"),
+            Event::ConnectFailed { client, error } => write!(f, "client-{client} connect failed: {error}"),
+            Event::Exchange { client, conn, message, sent, received, error } => {
+                write!(
+                    f,
+                    "client-{client} conn {conn} msg {message}: sent {} {} got {} {}",
+                    sent.len(),
+                    preview(sent),
+                    received.len(),
+                    preview(received)
+                )?;
+                if let Some(e) = error {
+                    write!(f, " error: {e}")?;
+                }
+                Ok(())
+            }
+            Event::Closed { client, conn, extra, error } => {
+                write!(f, "client-{client} closed conn {conn}")?;
+                if !extra.is_empty() {
+                    write!(f, ", {} extra bytes {}", extra.len(), preview(extra))?;
+                }
+                if let Some(e) = error {
+                    write!(f, " error: {e}")?;
+                }
+                Ok(())
+            }
+            Event::ClientDone { client, answered, of } => write!(f, "client-{client} done: {answered}/{of} answered"),
+            Event::Fault { action } => write!(f, "fault: {action}"),
+            Event::RunFailed { reason } => write!(f, "run failed: {reason}"),
+        }
+    }
+}
+
+/// A short, printable view of bytes: text where printable, `\xNN` otherwise, cut after 24 bytes.
+pub fn preview(bytes: &[u8]) -> String {
+    let mut out = String::from("\"");
+    for &b in bytes.iter().take(24) {
+        out.extend(std::ascii::escape_default(b).map(char::from));
+    }
+    out.push('"');
+    if bytes.len() > 24 {
+        out.push('…');
+    }
+    out
+}
+
+/// A stable 64-bit hash of a trace (FNV-1a over the derived `Hash` of every record): equal for equal traces,
+/// across processes and runs.
+pub fn trace_hash(records: &[Record]) -> u64 {
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    records.hash(&mut h);
+    h.finish()
+}
+
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_is_stable_and_sensitive() {
+        let r = |b: u8| Record {
+            at: Duration::from_millis(3),
+            event: Event::Exchange { client: 0, conn: 0, message: 0, sent: vec![b], received: vec![b], error: None },
+        };
+        assert_eq!(trace_hash(&[r(1)]), trace_hash(&[r(1)]));
+        assert_ne!(trace_hash(&[r(1)]), trace_hash(&[r(2)]));
+        assert_ne!(trace_hash(&[r(1), r(2)]), trace_hash(&[r(2), r(1)]));
+    }
+
+    #[test]
+    fn preview_escapes_and_cuts() {
+        assert_eq!(preview(b"ab\x00\xff"), "\"ab\\x00\\xff\"");
+        assert_eq!(preview(&[b'a'; 30]), format!("\"{}\"…", "a".repeat(24)));
+    }
+}
