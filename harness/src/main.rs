@@ -124,6 +124,9 @@ fn serve(addr: SocketAddr, config: server::Config) -> anyhow::Result<u8> {
     runtime()?.block_on(async {
         let listener = Real::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let local = echo_harness::net::Listener::local_addr(&listener)?;
+        // The one line a script waits for (with `--addr 127.0.0.1:0` it tells the port).
+        println!("listening on {local}");
+        std::io::stdout().flush()?;
         tracing::info!(addr = %local, buffer = config.buffer_size, "listening");
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;

@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 use crate::net::{Listener, Stream};
 
 /// The default read buffer: chosen by `cargo bench --bench throughput` (see README, "Choosing the buffer").
-pub const DEFAULT_BUFFER: usize = 16 * 1024;
+pub const DEFAULT_BUFFER: usize = 64 * 1024;
 
 /// How the server behaves; every field has a safe default.
 #[derive(Debug, Clone)]

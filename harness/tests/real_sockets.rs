@@ -1,0 +1,157 @@
+//! The built-in server and client on real sockets on 127.0.0.1: the same code the simulator runs.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use echo_harness::client::{Client, ClientError, Timeouts};
+use echo_harness::net::{Listener, Network, Real};
+use echo_harness::server::{self, Config};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+const TIMEOUTS: Timeouts = Timeouts { connect: Duration::from_secs(5), io: Duration::from_secs(10) };
+
+/// A server on an ephemeral loopback port; dropping `stop` shuts it down gracefully.
+struct Running {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    done: JoinHandle<()>,
+}
+
+async fn start(config: Config) -> Running {
+    let listener = Real::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let done = tokio::spawn(server::run(listener, config, async {
+        let _ = stopped.await;
+    }));
+    Running { addr, stop, done }
+}
+
+async fn connect(addr: SocketAddr) -> Client<tokio::net::TcpStream> {
+    Client::connect::<Real>(addr, TIMEOUTS).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upper_cases_bytes_like_python() {
+    let s = start(Config::default()).await;
+    let mut c = connect(s.addr).await;
+    assert_eq!(c.echo(b"hello\x00\xff ok").await.unwrap(), b"HELLO\x00\xff OK");
+    assert_eq!(c.echo("straße ünï".as_bytes()).await.unwrap(), "STRAßE üNï".as_bytes());
+    c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_mebibyte_through_the_tutorial_buffer_comes_back_whole() {
+    let s = start(Config { buffer_size: 1024, ..Config::default() }).await;
+    let mut c = connect(s.addr).await;
+    let message: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
+    let reply = c.echo(&message).await.unwrap();
+    assert_eq!(reply.len(), message.len());
+    assert!(reply == server::upper(&message), "reply differs from the upper-cased message");
+    c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_message_returns_at_once_and_the_conversation_goes_on() {
+    let s = start(Config::default()).await;
+    let mut c = connect(s.addr).await;
+    assert_eq!(c.echo(b"").await.unwrap(), b"");
+    assert_eq!(c.echo(b"after").await.unwrap(), b"AFTER");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_client_leaves_the_server_serving() {
+    let s = start(Config::default()).await;
+    let rude = Real::connect(s.addr).await.unwrap();
+    let mut rude = rude;
+    rude.write_all(b"unread reply").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    rude.set_zero_linger().unwrap();
+    drop(rude); // RST: its reply was never read
+    let mut next = connect(s.addr).await;
+    assert_eq!(next.echo(b"still here").await.unwrap(), b"STILL HERE");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_clients_are_all_served() {
+    let s = start(Config::default()).await;
+    let mut clients = Vec::new();
+    for i in 0..50u32 {
+        let addr = s.addr;
+        clients.push(tokio::spawn(async move {
+            let mut c = connect(addr).await;
+            for round in 0..10 {
+                let msg = format!("client {i} round {round}");
+                assert_eq!(c.echo(msg.as_bytes()).await.unwrap(), msg.to_uppercase().as_bytes());
+            }
+            c.close().await.unwrap();
+        }));
+    }
+    for c in clients {
+        c.await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_to_a_port_without_listener_is_refused() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap();
+    drop(free);
+    match Client::connect::<Real>(addr, TIMEOUTS).await {
+        Err(ClientError::Refused { addr: refused }) => assert_eq!(refused, addr),
+        other => panic!("expected Refused, got {:?}", other.err()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_close_gets_the_replies_then_eof() {
+    let s = start(Config::default()).await;
+    let mut raw = Real::connect(s.addr).await.unwrap();
+    raw.write_all(b"one ").await.unwrap();
+    raw.write_all(b"two").await.unwrap();
+    raw.shutdown().await.unwrap();
+    let mut all = Vec::new();
+    raw.read_to_end(&mut all).await.unwrap();
+    assert_eq!(all, b"ONE TWO");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_closes_connections_with_eof() {
+    let s = start(Config::default()).await;
+    let mut c = connect(s.addr).await;
+    assert_eq!(c.echo(b"before").await.unwrap(), b"BEFORE");
+    s.stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), s.done).await.expect("server stops").unwrap();
+    let mut raw = c.into_inner();
+    let mut rest = Vec::new();
+    raw.read_to_end(&mut rest).await.expect("a clean EOF, not a reset");
+    assert!(rest.is_empty());
+    assert!(Real::connect(s.addr).await.is_err(), "the listener is closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_connections_makes_extra_clients_wait_not_fail() {
+    let s = start(Config { max_connections: Some(1), ..Config::default() }).await;
+    let mut first = connect(s.addr).await;
+    assert_eq!(first.echo(b"first").await.unwrap(), b"FIRST");
+    let mut second = Client::connect::<Real>(s.addr, Timeouts { io: Duration::from_millis(200), ..TIMEOUTS })
+        .await
+        .expect("the kernel completes the handshake from the backlog");
+    let waiting = second.echo(b"second").await;
+    assert!(matches!(waiting, Err(ClientError::Stalled { .. })), "served while the slot was taken: {waiting:?}");
+    first.close().await.unwrap();
+    drop(second); // leaves too, so the slot is free again
+    let mut third = connect(s.addr).await;
+    assert_eq!(third.echo(b"third").await.unwrap(), b"THIRD");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_timeout_closes_a_silent_connection() {
+    let s = start(Config { idle_timeout: Some(Duration::from_millis(100)), ..Config::default() }).await;
+    let mut raw = Real::connect(s.addr).await.unwrap();
+    let mut buf = [0u8; 8];
+    let n = tokio::time::timeout(Duration::from_secs(5), raw.read(&mut buf)).await.expect("closed by the server");
+    assert_eq!(n.unwrap(), 0, "EOF after the idle timeout");
+}
