@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use echo_harness::client::{Client, ClientError, Timeouts};
-use echo_harness::net::{Listener, Network, Real};
+use echo_harness::net::{Network, Real};
 use echo_harness::server::{self, Config};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
