@@ -32,7 +32,7 @@ fn main() -> ExitCode {
 }
 
 fn run(scenario: &Scenario) -> Result<(), Failed> {
-    let target = sim::Target::builtin(server::Config::default());
+    let target = sim::Target::builtin();
     for &seed in &scenario.seeds {
         let (first, judgements) = run_and_judge(scenario, seed, &target);
         if let Some(broken) = judgements.iter().find(|j| j.verdict == Verdict::Fail) {

@@ -185,6 +185,7 @@ impl<S: Stream> Client<S> {
                     let op = if sent < message.len() { "write" } else { "read" };
                     return Err(ClientError::Stalled { op, after: io_timeout, sent, received });
                 }
+                Ok(Step::Wrote(Ok(0))) => return Err(write_zero(sent, received)),
                 Ok(Step::Wrote(Ok(n))) => sent += n,
                 Ok(Step::Wrote(Err(source))) => return Err(ClientError::Io { op: "write", sent, received, source }),
                 Ok(Step::Read(Ok(0))) => return Err(ClientError::Eof { received, expected: reply.len() }),
@@ -234,10 +235,62 @@ impl<S: Stream> Client<S> {
         }
     }
 
+    /// Writes `message` while reading, half-closes once it is all written, and reads to EOF: the way to send a
+    /// last batch and collect every reply (the server sees EOF and must still answer what it read). `reply`
+    /// holds what arrived, also when it fails.
+    pub async fn send_and_half_close(&mut self, message: &[u8], reply: &mut Vec<u8>) -> Result<(), ClientError> {
+        reply.clear();
+        let io_timeout = self.timeouts.io;
+        let (mut rd, mut wr) = tokio::io::split(&mut self.stream);
+        let mut sent = 0;
+        let mut shut = false;
+        let mut chunk = vec![0u8; 16 * 1024];
+        loop {
+            let step = tokio::time::timeout(io_timeout, async {
+                if !shut {
+                    tokio::select! {
+                        w = async {
+                            if sent < message.len() { wr.write(&message[sent..]).await } else { wr.shutdown().await.map(|()| 0) }
+                        } => Step::Wrote(w),
+                        r = rd.read(&mut chunk) => Step::Read(r),
+                    }
+                } else {
+                    Step::Read(rd.read(&mut chunk).await)
+                }
+            })
+            .await;
+            let received = reply.len();
+            match step {
+                Err(_) => {
+                    let op = if shut { "read" } else { "write" };
+                    return Err(ClientError::Stalled { op, after: io_timeout, sent, received });
+                }
+                Ok(Step::Wrote(Ok(_))) if sent == message.len() => shut = true,
+                Ok(Step::Wrote(Ok(0))) => return Err(write_zero(sent, received)),
+                Ok(Step::Wrote(Ok(n))) => sent += n,
+                Ok(Step::Wrote(Err(source))) => return Err(ClientError::Io { op: "write", sent, received, source }),
+                Ok(Step::Read(Ok(0))) if sent == message.len() => return Ok(()),
+                Ok(Step::Read(Ok(0))) => return Err(ClientError::Eof { received, expected: message.len() }),
+                Ok(Step::Read(Ok(n))) => reply.extend_from_slice(&chunk[..n]),
+                Ok(Step::Read(Err(source))) => return Err(ClientError::Io { op: "read", sent, received, source }),
+            }
+        }
+    }
+
+    /// The underlying stream, for scenarios that misbehave on purpose.
+    pub fn stream_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
     /// The underlying stream, for scenarios that misbehave on purpose.
     pub fn into_inner(self) -> S {
         self.stream
     }
+}
+
+fn write_zero(sent: usize, received: usize) -> ClientError {
+    let source = io::Error::new(io::ErrorKind::WriteZero, "the stream accepted no bytes");
+    ClientError::Io { op: "write", sent, received, source }
 }
 
 enum Step {

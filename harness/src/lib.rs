@@ -25,6 +25,8 @@
 
 pub mod check;
 pub mod client;
+pub mod faults;
+pub mod mutants;
 pub mod net;
 pub mod oracle;
 pub mod process;

@@ -173,7 +173,7 @@ fn run_check(dir: &Path, json: bool, report_dir: &Path, jobs: Option<usize>) -> 
         bail!("no scenario files (*.toml) in {}", dir.display());
     }
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let target = sim::Target::builtin(server::Config::default());
+    let target = sim::Target::builtin();
     let report = check::check(&scenarios, &target, jobs);
     std::fs::create_dir_all(report_dir).with_context(|| format!("cannot create {}", report_dir.display()))?;
     for (name, text) in [("check.md", report::markdown(&report)), ("check.json", report::json(&report))] {
@@ -192,7 +192,7 @@ fn run_check(dir: &Path, json: bool, report_dir: &Path, jobs: Option<usize>) -> 
 fn run_one(file: &Path, seed: Option<u64>, trace: bool) -> anyhow::Result<u8> {
     let scenario = Scenario::load(file)?;
     let seed = seed.unwrap_or(scenario.seeds[0]);
-    let target = sim::Target::builtin(server::Config::default());
+    let target = sim::Target::builtin();
     println!("scenario {} seed {seed} target {}", scenario.name, target.name());
     let (run, judgements) = check::run_and_judge(&scenario, seed, &target);
     if trace {

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::scenario::Scenario;
+use std::fmt::Write;
+
+use crate::scenario::{Action, Expect, Scenario};
 use crate::server::upper;
 use crate::sim::Run;
 use crate::trace::{preview, Event};
@@ -26,25 +28,41 @@ pub enum Verdict {
 pub enum Property {
     /// Every reply is the upper-cased message, in order, on its own connection.
     EchoIntegrity,
-    /// Every client finishes its script within the deadline: no hang, no stall.
+    /// Every well-behaved client finishes, and nothing stalls or fails on a healthy network.
     Liveness,
-    /// After a restart, new connections are served.
+    /// After a client misbehaves, a fresh client is served.
+    Survival,
+    /// After a restart, new connections are served within a bound.
     Restart,
+    /// A connect to a down server fails fast with ConnectionRefused.
+    Refusal,
+    /// The server closes every connection once its client has left.
+    NoLeak,
     /// The same seed gives the same trace.
     Determinism,
 }
 
 impl Property {
     /// Every property, in report order.
-    pub const ALL: [Property; 4] =
-        [Property::EchoIntegrity, Property::Liveness, Property::Restart, Property::Determinism];
+    pub const ALL: [Property; 7] = [
+        Property::EchoIntegrity,
+        Property::Liveness,
+        Property::Survival,
+        Property::Restart,
+        Property::Refusal,
+        Property::NoLeak,
+        Property::Determinism,
+    ];
 
     /// The stable name CI scripts read.
     pub fn name(self) -> &'static str {
         match self {
             Property::EchoIntegrity => "echo-integrity",
             Property::Liveness => "liveness",
+            Property::Survival => "survival",
             Property::Restart => "restart",
+            Property::Refusal => "refusal",
+            Property::NoLeak => "no-leak",
             Property::Determinism => "determinism",
         }
     }
@@ -53,10 +71,18 @@ impl Property {
     pub fn description(self) -> &'static str {
         match self {
             Property::EchoIntegrity => "every byte echoed upper-cased, in order, on its own connection",
-            Property::Liveness => "every client finishes its script before the deadline (no hang, no stall)",
-            Property::Restart => "after a server restart, new connections are served",
+            Property::Liveness => "every well-behaved client finishes; nothing stalls or fails on a healthy link",
+            Property::Survival => "after a client resets, vanishes or dies mid-message, a fresh client is served",
+            Property::Restart => "after a server restart, new connections are served within a bound",
+            Property::Refusal => "connecting to a down server fails fast with ConnectionRefused, never hangs",
+            Property::NoLeak => "the server closes every connection after its client has left",
             Property::Determinism => "the same seed replays to the same trace hash",
         }
+    }
+
+    /// The property called `name`.
+    pub fn from_name(name: &str) -> Option<Property> {
+        Property::ALL.into_iter().find(|p| p.name() == name)
     }
 }
 
@@ -85,21 +111,113 @@ impl Judgement {
 
 /// Judges a run on every property that one run can decide (all but determinism, see [`judge_determinism`]).
 pub fn judge(scenario: &Scenario, run: &Run) -> Vec<Judgement> {
-    vec![echo_integrity(run), liveness(run), restart(scenario, run)]
+    let view = View::new(scenario, run);
+    vec![
+        echo_integrity(run),
+        liveness(&view),
+        survival(&view),
+        restart(&view),
+        refusal(&view),
+        no_leak(&view),
+    ]
+}
+
+/// What the oracles share: the run, its scenario, and when each client's link to the server was cut.
+struct View<'a> {
+    scenario: &'a Scenario,
+    run: &'a Run,
+    /// Per client: intervals during which the scenario had cut its link to the server (partition, hold, fail
+    /// rate) or the server process was down (stop, crash).
+    cuts: Vec<Vec<(Duration, Duration, String)>>,
+    /// When the server process was killed (bounce, stop, crash).
+    kills: Vec<Duration>,
+    /// When each connection was opened.
+    opened: Vec<(usize, Duration)>,
+}
+
+impl<'a> View<'a> {
+    fn new(scenario: &'a Scenario, run: &'a Run) -> Self {
+        let end = run.records.last().map_or(Duration::ZERO, |r| r.at) + Duration::from_secs(3600);
+        let cuts = (0..scenario.clients.len()).map(|i| cut_intervals(scenario, i, end)).collect();
+        let kills = scenario.timeline.iter().filter(|f| f.action.kills_server()).map(|f| f.at).collect();
+        let opened = run
+            .records
+            .iter()
+            .filter_map(|r| match r.event {
+                Event::Connected { conn, .. } => Some((conn, r.at)),
+                _ => None,
+            })
+            .collect();
+        View { scenario, run, cuts, kills, opened }
+    }
+
+    fn opened_at(&self, conn: usize) -> Duration {
+        self.opened.iter().find(|(c, _)| *c == conn).map_or(Duration::ZERO, |(_, t)| *t)
+    }
+
+    /// Why a failure of `client` in `[from, to]` on a connection opened at `opened` is the scenario's doing, if
+    /// it is.
+    fn excuse(&self, client: usize, opened: Option<Duration>, from: Duration, to: Duration) -> Option<String> {
+        // A fault is applied at the first tick at or after its time: allow that tick.
+        let slack = Duration::from_millis(1);
+        if let Some((start, _, what)) =
+            self.cuts[client].iter().find(|(start, end, _)| *start <= to + slack && from <= *end + slack)
+        {
+            return Some(format!("{what} at {}", secs(*start)));
+        }
+        let opened = opened?;
+        self.kills
+            .iter()
+            .find(|&&k| opened <= k + slack && k <= to + slack)
+            .map(|k| format!("the server was killed at {}", secs(*k)))
+    }
+}
+
+/// The intervals during which client `i` could not reach a live server, by the scenario's timeline.
+fn cut_intervals(scenario: &Scenario, i: usize, end: Duration) -> Vec<(Duration, Duration, String)> {
+    let (mut partitioned, mut held, mut down, mut failing) = (false, false, false, false);
+    let mut out = Vec::new();
+    let mut open: Option<(Duration, String)> = None;
+    for fault in &scenario.timeline {
+        match &fault.action {
+            Action::Partition(who, _) if who.includes(i) => partitioned = true,
+            Action::Repair(who, _) if who.includes(i) => partitioned = false,
+            Action::Hold(who) if who.includes(i) => held = true,
+            Action::Release(who) if who.includes(i) => held = false,
+            Action::Stop | Action::Crash => down = true,
+            Action::Start | Action::Bounce => down = false,
+            Action::FailRate(rate) => failing = *rate > 0.0,
+            _ => continue,
+        }
+        let cut = partitioned || held || down || failing;
+        match (&open, cut) {
+            (None, true) => open = Some((fault.at, fault.action.describe())),
+            (Some((start, what)), false) => {
+                out.push((*start, fault.at, what.clone()));
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some((start, what)) = open {
+        out.push((start, end, what));
+    }
+    out
 }
 
 fn echo_integrity(run: &Run) -> Judgement {
     let mut exchanges = 0;
     for record in &run.records {
         match &record.event {
-            Event::Exchange { client, conn, message, sent, received, error } => {
+            Event::Exchange { client, conn, message, count, sent, received, error } => {
                 exchanges += 1;
+                let what = if *count == 1 { format!("msg {message}") } else { format!("msgs {message}..{}", message + count) };
                 let expected = upper(sent);
                 if let Some(offset) = first_difference(&expected, received) {
                     return Judgement::fail(
                         Property::EchoIntegrity,
                         format!(
-                            "client-{client} conn {conn} msg {message}: first difference at byte {offset} of {}: expected {} got {}",
+                            "client-{client} conn {conn} {what}: first difference at byte {offset} of {}: expected {} got {}",
                             sent.len(),
                             preview(around(&expected, offset)),
                             preview(around(received, offset)),
@@ -109,22 +227,14 @@ fn echo_integrity(run: &Run) -> Judgement {
                 if error.is_none() && received.len() != expected.len() {
                     return Judgement::fail(
                         Property::EchoIntegrity,
-                        format!(
-                            "client-{client} conn {conn} msg {message}: reply has {} of {} bytes",
-                            received.len(),
-                            sent.len()
-                        ),
+                        format!("client-{client} conn {conn} {what}: reply has {} of {} bytes", received.len(), sent.len()),
                     );
                 }
             }
             Event::Closed { client, conn, extra, .. } if !extra.is_empty() => {
                 return Judgement::fail(
                     Property::EchoIntegrity,
-                    format!(
-                        "client-{client} conn {conn}: {} bytes after the last reply: {}",
-                        extra.len(),
-                        preview(extra)
-                    ),
+                    format!("client-{client} conn {conn}: {} bytes after the last reply: {}", extra.len(), preview(extra)),
                 );
             }
             _ => {}
@@ -147,7 +257,8 @@ fn around(bytes: &[u8], offset: usize) -> &[u8] {
     &bytes[start..(offset + 12).min(bytes.len())]
 }
 
-fn liveness(run: &Run) -> Judgement {
+fn liveness(view: &View) -> Judgement {
+    let run = view.run;
     if let Some((at, reason)) = run.records.iter().find_map(|r| match &r.event {
         Event::RunFailed { reason } => Some((r.at, reason)),
         _ => None,
@@ -155,22 +266,63 @@ fn liveness(run: &Run) -> Judgement {
         let busy = clients_not_done(run);
         return Judgement::fail(Property::Liveness, format!("at {}: {reason}; clients still busy: {busy}", secs(at)));
     }
+    let io_timeout = view.scenario.limits.io_timeout;
+    let mut excused = Vec::new();
+    for record in &run.records {
+        let at = record.at;
+        let (client, failure, window, opened) = match &record.event {
+            Event::Exchange { client, conn, error: Some(error), sent, received, .. } => {
+                let from = if error == "stalled" { at.saturating_sub(io_timeout) } else { at };
+                let failure = if error == "stalled" {
+                    format!(
+                        "connection {conn} (client-{client}) stalled at byte {} of {} since {}",
+                        received.len(),
+                        sent.len(),
+                        secs(from)
+                    )
+                } else {
+                    format!("connection {conn} (client-{client}) failed ({error}) at byte {} of {}", received.len(), sent.len())
+                };
+                (*client, failure, from, Some(view.opened_at(*conn)))
+            }
+            Event::ConnectFailed { client, error, waited } => {
+                if view.scenario.clients[*client].expect == Expect::Refused {
+                    continue; // the refusal oracle's business
+                }
+                (*client, format!("client-{client}'s connect failed ({error})"), at.saturating_sub(*waited), None)
+            }
+            Event::Closed { client, conn, error: Some(error), .. } => {
+                (*client, format!("connection {conn} (client-{client}) did not close cleanly ({error})"), at, Some(view.opened_at(*conn)))
+            }
+            _ => continue,
+        };
+        match view.excuse(client, opened, window, at) {
+            Some(reason) => excused.push(format!("{failure}: {reason}")),
+            None => {
+                return Judgement::fail(
+                    Property::Liveness,
+                    format!("{failure} at {} on a healthy link with a live server", secs(at)),
+                )
+            }
+        }
+    }
     for record in &run.records {
         if let Event::ClientDone { client, answered, of } = record.event {
-            if answered < of {
+            if answered < of && excused.is_empty() {
                 let last = last_error(run, client).unwrap_or_else(|| "no error recorded".into());
                 return Judgement::fail(
                     Property::Liveness,
-                    format!(
-                        "client-{client} gave up at {} with {answered} of {of} messages answered: {last}",
-                        secs(record.at)
-                    ),
+                    format!("client-{client} gave up at {} with {answered} of {of} messages answered: {last}", secs(record.at)),
                 );
             }
         }
     }
     let end = run.records.last().map_or(Duration::ZERO, |r| r.at);
-    Judgement::pass(Property::Liveness, format!("every client finished by {}", secs(end)))
+    let mut detail = format!("every client finished by {}", secs(end));
+    if let Some(first) = excused.first() {
+        let _ = write!(detail, "; {} failures during cut links or restarts, e.g. {first}", excused.len());
+    }
+    Judgement::pass(Property::Liveness, detail)
 }
 
 fn clients_not_done(run: &Run) -> String {
@@ -200,53 +352,196 @@ fn last_error(run: &Run, who: usize) -> Option<String> {
         Event::Exchange { client, conn, message, error: Some(e), received, .. } if *client == who => {
             Some(format!("msg {message} on conn {conn} failed ({e}) after {} reply bytes", received.len()))
         }
-        Event::ConnectFailed { client, error } if *client == who => Some(format!("connect failed ({error})")),
+        Event::ConnectFailed { client, error, .. } if *client == who => Some(format!("connect failed ({error})")),
         _ => None,
     })
 }
 
-fn restart(scenario: &Scenario, run: &Run) -> Judgement {
+fn survival(view: &View) -> Judgement {
+    let run = view.run;
+    let mut checked = 0;
+    for (i, record) in run.records.iter().enumerate() {
+        let Event::Misbehaved { client: rude, how, .. } = &record.event else { continue };
+        let since = record.at;
+        // The first connection attempt made after the misbehaviour, and what came of it.
+        let mut outcome = None;
+        for later in &run.records[i + 1..] {
+            match &later.event {
+                Event::ConnectFailed { client, error, waited } if outcome.is_none() => {
+                    let from = later.at.saturating_sub(*waited);
+                    if from >= since {
+                        outcome = Some(match view.excuse(*client, None, from, later.at) {
+                            Some(_) => Ok(()),
+                            None => Err(format!("client-{client}'s connect at {} failed ({error})", secs(from))),
+                        });
+                        break;
+                    }
+                }
+                Event::Connected { client, conn } if outcome.is_none() => {
+                    let first = run.records.iter().find_map(|r| match &r.event {
+                        Event::Exchange { conn: c, error, received, sent, .. } if c == conn => {
+                            Some((r.at, error.clone(), received.len(), sent.len()))
+                        }
+                        _ => None,
+                    });
+                    outcome = Some(match first {
+                        Some((_, None, ..)) => Ok(()),
+                        Some((at, Some(error), got, of)) => match view.excuse(*client, Some(later.at), at, at) {
+                            Some(_) => Ok(()),
+                            None => Err(format!(
+                                "client-{client} (conn {conn}, opened at {}) was not served: {error} after {got} of {of} bytes",
+                                secs(later.at)
+                            )),
+                        },
+                        None => Ok(()), // connected and left without a message: nothing to judge
+                    });
+                    break;
+                }
+                _ => {}
+            }
+        }
+        match outcome {
+            Some(Ok(())) => checked += 1,
+            Some(Err(why)) => {
+                return Judgement::fail(
+                    Property::Survival,
+                    format!("after client-{rude} {how} at {}, {why}", secs(since)),
+                )
+            }
+            None => {
+                return Judgement::fail(
+                    Property::Survival,
+                    format!("after client-{rude} {how} at {}, no client connected to show the server survived", secs(since)),
+                )
+            }
+        }
+    }
+    if checked == 0 {
+        return Judgement::skip(Property::Survival, "no client misbehaves in this scenario");
+    }
+    Judgement::pass(Property::Survival, format!("a fresh client was served after each of {checked} misbehaving clients"))
+}
+
+fn restart(view: &View) -> Judgement {
+    let (scenario, run) = (view.scenario, view.run);
     if !scenario.restarts_server() {
         return Judgement::skip(Property::Restart, "the scenario does not restart the server");
     }
-    let restarts: Vec<Duration> = run
+    let applied: Vec<Duration> = run
         .records
         .iter()
-        .filter(|r| matches!(&r.event, Event::Fault { action } if action == "bounce"))
+        .filter(|r| matches!(&r.event, Event::Fault { action } if action == "bounce" || action == "start"))
         .map(|r| r.at)
         .collect();
-    let scheduled = scenario.timeline.iter().filter(|f| f.action == crate::scenario::Action::Bounce).count();
-    if restarts.len() < scheduled {
-        let missed =
-            scenario.timeline.iter().filter(|f| f.action == crate::scenario::Action::Bounce).nth(restarts.len());
+    let scheduled: Vec<Duration> =
+        scenario.timeline.iter().filter(|f| f.action.starts_server()).map(|f| f.at).collect();
+    if applied.len() < scheduled.len() {
         return Judgement::fail(
             Property::Restart,
             format!(
-                "the run ended before the restart at {} happened ({} of {scheduled} restarts applied)",
-                secs(missed.map_or(Duration::ZERO, |f| f.at)),
-                restarts.len()
+                "the run ended before the restart at {} happened ({} of {} restarts applied)",
+                secs(scheduled[applied.len()]),
+                applied.len(),
+                scheduled.len()
             ),
         );
     }
-    let mut connected_at = Vec::new();
-    for r in &run.records {
-        if let Event::Connected { conn, .. } = r.event {
-            connected_at.push((conn, r.at));
-        }
-    }
-    for &t in &restarts {
-        let served = run.records.iter().any(|r| match &r.event {
-            Event::Exchange { conn, error: None, .. } => connected_at.iter().any(|&(c, at)| c == *conn && at >= t),
-            _ => false,
+    let bound = scenario.limits.restart_within;
+    let mut worst = Duration::ZERO;
+    for (k, &t) in applied.iter().enumerate() {
+        // Served: a connection opened after this restart (and before the next kill) completed an exchange.
+        let next_kill = view.kills.iter().copied().find(|&k| k > t).unwrap_or(Duration::MAX);
+        let served = run.records.iter().find_map(|r| match &r.event {
+            Event::Exchange { conn, error: None, .. } => {
+                let opened = view.opened_at(*conn);
+                (opened >= t && opened < next_kill).then_some(r.at)
+            }
+            _ => None,
         });
-        if !served {
-            return Judgement::fail(
-                Property::Restart,
-                format!("no connection opened after the restart at {} was served", secs(t)),
-            );
+        let is_last = k + 1 == applied.len();
+        match served {
+            Some(at) if at - t <= bound => worst = worst.max(at - t),
+            Some(at) => {
+                return Judgement::fail(
+                    Property::Restart,
+                    format!(
+                        "after the restart at {}, the first connection was served only at {} (bound {})",
+                        secs(t),
+                        secs(at),
+                        secs(bound)
+                    ),
+                )
+            }
+            // A restart followed at once by another kill may be over before any client got to it.
+            None if !is_last && next_kill - t < bound => {}
+            None => {
+                return Judgement::fail(
+                    Property::Restart,
+                    format!("no connection opened after the restart at {} was served", secs(t)),
+                )
+            }
         }
     }
-    Judgement::pass(Property::Restart, format!("served again after each of {} restarts", restarts.len()))
+    Judgement::pass(
+        Property::Restart,
+        format!("served again after each of {} restarts, at worst {} later", applied.len(), secs(worst)),
+    )
+}
+
+fn refusal(view: &View) -> Judgement {
+    let mut checked = 0;
+    let bound = view.scenario.limits.refused_within;
+    for (i, spec) in view.scenario.clients.iter().enumerate() {
+        if spec.expect != Expect::Refused {
+            continue;
+        }
+        let seen = view.run.records.iter().find_map(|r| match &r.event {
+            Event::Connected { client, conn } if *client == i => Some(Err(format!(
+                "client-{i} connected (conn {conn}) at {} to a server that should be down",
+                secs(r.at)
+            ))),
+            Event::ConnectFailed { client, error, waited } if *client == i => Some(if error != "refused" {
+                Err(format!("client-{i}'s connect to a down server ended after {}ms with {error}, not a refusal", waited.as_millis()))
+            } else if *waited > bound {
+                Err(format!("client-{i} was refused only after {}ms (bound {}ms)", waited.as_millis(), bound.as_millis()))
+            } else {
+                Ok(())
+            }),
+            _ => None,
+        });
+        match seen {
+            Some(Ok(())) => checked += 1,
+            Some(Err(why)) => return Judgement::fail(Property::Refusal, why),
+            None => return Judgement::fail(Property::Refusal, format!("client-{i} never finished its connect")),
+        }
+    }
+    if checked == 0 {
+        return Judgement::skip(Property::Refusal, "no client connects to a down server");
+    }
+    Judgement::pass(Property::Refusal, format!("{checked} connects to a down server refused within {}ms", bound.as_millis()))
+}
+
+fn no_leak(view: &View) -> Judgement {
+    let run = view.run;
+    if run.records.iter().any(|r| matches!(r.event, Event::RunFailed { .. })) {
+        return Judgement::skip(Property::NoLeak, "the run did not finish");
+    }
+    let left = run.records.iter().rev().find_map(|r| match r.event {
+        Event::ServerConnections { open } => Some((r.at, open)),
+        _ => None,
+    });
+    match left {
+        Some((_, 0)) => Judgement::pass(Property::NoLeak, "the server closed every connection"),
+        Some((at, open)) => Judgement::fail(
+            Property::NoLeak,
+            format!(
+                "the server still held {open} connections at {}, {} after the last client left",
+                secs(at),
+                secs(view.scenario.limits.drain)
+            ),
+        ),
+        None => Judgement::skip(Property::NoLeak, "the run recorded no connection count"),
+    }
 }
 
 /// Judges determinism from two runs of the same scenario and seed.

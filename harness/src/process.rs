@@ -17,6 +17,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::faults::{Shaped, Shaping};
 use crate::net::Listener;
 
 type Slot = Arc<Mutex<Option<turmoil::net::TcpStream>>>;
@@ -37,6 +38,11 @@ impl Sockets {
         slot
     }
 
+    /// How many accepted streams the server still holds open.
+    pub fn open(&self) -> usize {
+        self.slots.lock().expect("sockets lock").iter().filter(|s| s.lock().expect("slot lock").is_some()).count()
+    }
+
     /// Closes every open socket, oldest first, as the kernel does when a process dies: a socket with unread
     /// data sends RST, the others FIN. Must run inside the host.
     pub fn kill_all(&self) {
@@ -47,27 +53,37 @@ impl Sockets {
     }
 }
 
-/// The listener a simulated target serves: turmoil's, with every accepted stream registered.
+/// The listener a simulated target serves: turmoil's, with every accepted stream registered and shaped by the
+/// scenario's server-side stream faults.
 pub struct ProcessListener {
     /// turmoil's listener.
     inner: turmoil::net::TcpListener,
     /// Where accepted streams are registered.
     sockets: Sockets,
+    /// Partial sends and short reads on the server's side.
+    shaping: Shaping,
+    /// Seeds each accepted stream's shaping, so chunk sizes follow the run's seed.
+    seed: u64,
+    /// Streams accepted so far, mixed into each stream's seed.
+    accepted: u64,
 }
 
 impl ProcessListener {
-    /// Wraps `inner`, registering its streams in `sockets`.
-    pub fn new(inner: turmoil::net::TcpListener, sockets: Sockets) -> Self {
-        ProcessListener { inner, sockets }
+    /// Wraps `inner`, registering its streams in `sockets` and shaping them with `shaping` under `seed`.
+    pub fn new(inner: turmoil::net::TcpListener, sockets: Sockets, shaping: Shaping, seed: u64) -> Self {
+        ProcessListener { inner, sockets, shaping, seed, accepted: 0 }
     }
 }
 
 impl Listener for ProcessListener {
-    type Stream = ProcessStream;
+    type Stream = Shaped<ProcessStream>;
 
-    async fn accept(&mut self) -> io::Result<(ProcessStream, SocketAddr)> {
+    async fn accept(&mut self) -> io::Result<(Self::Stream, SocketAddr)> {
         let (stream, peer) = self.inner.accept().await?;
-        Ok((ProcessStream { slot: self.sockets.register(stream) }, peer))
+        self.accepted += 1;
+        let stream = ProcessStream { slot: self.sockets.register(stream) };
+        let seed = self.seed ^ self.accepted.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        Ok((Shaped::new(stream, self.shaping, seed), peer))
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {

@@ -1,4 +1,5 @@
-//! Scenarios: what the clients do and what the network does to them, loaded from TOML files in `scenarios/`.
+//! Scenarios: what the clients do and what the network and the server's process go through, loaded from TOML
+//! files in `scenarios/`.
 //!
 //! A scenario is data. It is validated when loaded, so a runner never meets a contradiction; a mistake is
 //! reported as `file:line:column: what is wrong`. The format is documented in `scenarios/README.md`.
@@ -10,6 +11,9 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
 use toml::Spanned;
+
+use crate::faults::{Chunk, Shaping};
+use crate::server;
 
 /// A malformed scenario file, located to the line.
 #[derive(Debug, thiserror::Error)]
@@ -49,9 +53,11 @@ pub struct Scenario {
     pub seeds: Vec<u64>,
     /// Latency and capacity of the simulated network.
     pub network: NetworkSpec,
+    /// How the server under test is configured and how its streams are shaped.
+    pub server: ServerSpec,
     /// Every client, expanded (a `count = 3` block gives three).
     pub clients: Vec<ClientSpec>,
-    /// Faults at fixed simulated times, sorted by time.
+    /// Faults at fixed simulated times, sorted by time (repeats expanded).
     pub timeline: Vec<Fault>,
     /// Bounds that turn a hang into a finding.
     pub limits: Limits,
@@ -66,6 +72,15 @@ pub struct NetworkSpec {
     pub tcp_capacity: usize,
 }
 
+/// The server under test's settings for this scenario.
+#[derive(Debug, Clone)]
+pub struct ServerSpec {
+    /// Passed to the built-in server (other targets may ignore it).
+    pub config: server::Config,
+    /// Applied to every stream the server accepts: partial sends and short reads on the server's side.
+    pub shaping: Shaping,
+}
+
 /// One client's script.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientSpec {
@@ -75,8 +90,71 @@ pub struct ClientSpec {
     pub start: Duration,
     /// Messages in the order it sends them (already repeated `rounds` times).
     pub messages: Vec<Payload>,
-    /// Whether it reconnects and resends after its connection fails (for restart scenarios).
+    /// Messages written together in one write before reading their replies (1: one at a time).
+    pub pipeline: usize,
+    /// Partial sends, short reads, pauses: applied to the client's own stream.
+    pub shaping: Shaping,
+    /// Whether a 0-byte write precedes every message (it must change nothing).
+    pub zero_writes: bool,
+    /// How it treats an empty message.
+    pub empty: EmptyPolicy,
+    /// How its conversation ends.
+    pub end: End,
+    /// Messages answered before a misbehaving end (`fin`, `reset`, `die_mid_message`).
+    pub end_after: usize,
+    /// Whether it reconnects and resends after its connection fails (for restarts and partitions).
     pub reconnect: bool,
+    /// What its connect should meet.
+    pub expect: Expect,
+}
+
+impl ClientSpec {
+    /// Whether the client ends its conversation abruptly on purpose.
+    pub fn misbehaves(&self) -> bool {
+        matches!(self.end, End::Fin | End::Reset | End::DieMidMessage)
+    }
+
+    /// Messages it means to get answered.
+    pub fn planned(&self) -> usize {
+        match self.expect {
+            Expect::Refused => 0,
+            Expect::Served if self.misbehaves() => self.end_after,
+            Expect::Served => self.messages.len(),
+        }
+    }
+}
+
+/// How a client treats an empty message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmptyPolicy {
+    /// Sends nothing and expects nothing (the tutorial's fix, `if not msg: continue`).
+    Skip,
+    /// Writes 0 bytes and waits for a reply: the tutorial's hang, for a failing twin.
+    Wait,
+}
+
+/// How a client's conversation ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// Half-close, read to EOF, expect nothing more.
+    Close,
+    /// Write every message without waiting, half-close, then read all the replies to EOF.
+    HalfClose,
+    /// Close abruptly with FIN after `end_after` messages (nothing left unread).
+    Fin,
+    /// After `end_after` messages send one more and close without reading its reply, so the close is a RST.
+    Reset,
+    /// After `end_after` messages write half of the next one and vanish.
+    DieMidMessage,
+}
+
+/// What a client's connect should meet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// A server that answers.
+    Served,
+    /// No listener: the connect must fail fast with ConnectionRefused.
+    Refused,
 }
 
 /// The bytes of one message, as written in the file; random ones are drawn per seed.
@@ -99,19 +177,95 @@ pub struct Fault {
     pub action: Action,
 }
 
-/// What a fault does.
+/// Which clients' links to the server a network fault touches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who {
+    /// Every client.
+    All,
+    /// These clients, by index.
+    Clients(Vec<usize>),
+}
+
+impl Who {
+    /// Whether client `index` is touched.
+    pub fn includes(&self, index: usize) -> bool {
+        match self {
+            Who::All => true,
+            Who::Clients(list) => list.contains(&index),
+        }
+    }
+}
+
+/// The direction a one-way partition or repair cuts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Both ways.
+    Both,
+    /// Client to server only.
+    ToServer,
+    /// Server to client only.
+    FromServer,
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// Restart the server host: its process dies (connections go with it) and its factory runs again.
+    /// Kill the server process and start it again at once.
     Bounce,
+    /// Kill the server process; the machine stays up, so connects are refused until `start`.
+    Stop,
+    /// Start the server process again after `stop` or `crash`.
+    Start,
+    /// The server machine dies: nothing reaches it, nothing comes back, connects hang until `start`.
+    Crash,
+    /// Drop every segment between the server and these clients.
+    Partition(Who, Direction),
+    /// Undo a partition.
+    Repair(Who, Direction),
+    /// Hold segments (TCP stays reliable, just late) until `release`.
+    Hold(Who),
+    /// Deliver what `hold` kept.
+    Release(Who),
+    /// Fix the latency of these clients' links to the server.
+    Latency(Who, Duration),
+    /// Random link failures at this rate per step (0 stops them and repairs every link).
+    FailRate(f64),
 }
 
 impl Action {
-    /// The name used in files and traces.
-    pub fn name(self) -> &'static str {
+    /// A short name for traces.
+    pub fn describe(&self) -> String {
+        let who = |w: &Who| match w {
+            Who::All => "all clients".to_string(),
+            Who::Clients(list) => list.iter().map(|c| format!("client-{c}")).collect::<Vec<_>>().join(","),
+        };
+        let dir = |d: &Direction| match d {
+            Direction::Both => "",
+            Direction::ToServer => " (to server)",
+            Direction::FromServer => " (from server)",
+        };
         match self {
-            Action::Bounce => "bounce",
+            Action::Bounce => "bounce".into(),
+            Action::Stop => "stop".into(),
+            Action::Start => "start".into(),
+            Action::Crash => "crash".into(),
+            Action::Partition(w, d) => format!("partition {}{}", who(w), dir(d)),
+            Action::Repair(w, d) => format!("repair {}{}", who(w), dir(d)),
+            Action::Hold(w) => format!("hold {}", who(w)),
+            Action::Release(w) => format!("release {}", who(w)),
+            Action::Latency(w, d) => format!("latency {} {}ms", who(w), d.as_millis()),
+            Action::FailRate(r) => format!("fail-rate {r}"),
         }
+    }
+
+    /// Whether it kills the server process.
+    pub fn kills_server(&self) -> bool {
+        matches!(self, Action::Bounce | Action::Stop | Action::Crash)
+    }
+
+    /// Whether it (re)starts the server process.
+    pub fn starts_server(&self) -> bool {
+        matches!(self, Action::Bounce | Action::Start)
     }
 }
 
@@ -122,24 +276,31 @@ pub struct Limits {
     pub deadline: Duration,
     /// Client connect timeout.
     pub connect_timeout: Duration,
-    /// Client per-step I/O timeout.
+    /// Client per-step I/O timeout: a connection with no progress for this long has stalled.
     pub io_timeout: Duration,
     /// How long a reconnecting client keeps trying after its connection failed.
     pub reconnect_within: Duration,
+    /// After a restart, a new connection must be served within this.
+    pub restart_within: Duration,
+    /// A connect to a down server must be refused within this.
+    pub refused_within: Duration,
+    /// After the last client left, the server must have closed every connection within this.
+    pub drain: Duration,
 }
 
 impl Scenario {
     /// Loads and validates one scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ScenarioError::Read { path: path.to_owned(), source })?;
         Scenario::parse(path, &text)
     }
 
     /// Loads every `*.toml` file of a directory, sorted by name. The first bad file is an error: a file is never
     /// skipped.
     pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, ScenarioError> {
-        let entries = std::fs::read_dir(dir).map_err(|source| ScenarioError::Read { path: dir.to_owned(), source })?;
+        let entries =
+            std::fs::read_dir(dir).map_err(|source| ScenarioError::Read { path: dir.to_owned(), source })?;
         let mut paths = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|source| ScenarioError::Read { path: dir.to_owned(), source })?;
@@ -167,51 +328,23 @@ impl Scenario {
         if file.seeds.get_ref().is_empty() {
             return Err(at(file.seeds.span(), "`seeds` must list at least one seed".into()));
         }
-        let network = match file.network {
-            Some(n) => n.resolve(&at)?,
-            None => NetworkFile::default().resolve(&at)?,
-        };
+        let network = file.network.unwrap_or_default().resolve(&at)?;
+        let server = file.server.unwrap_or_default().resolve(&at)?;
         if file.clients.is_empty() {
             return Err(at(0..0, "a scenario needs at least one `[[clients]]` block".into()));
         }
         let mut clients = Vec::new();
         for block in &file.clients {
-            let count = *block.count.get_ref();
-            if count == 0 || count > 1000 {
-                return Err(at(block.count.span(), format!("`count` must be 1 to 1000, not {count}")));
-            }
-            let rounds = block.rounds.as_ref().map(|r| (*r.get_ref(), r.span())).unwrap_or((1, 0..0));
-            if rounds.0 == 0 {
-                return Err(at(rounds.1, "`rounds` must be at least 1".into()));
-            }
-            let mut messages = Vec::new();
-            for m in &block.messages {
-                messages.push(resolve_payload(m, &at)?);
-            }
-            let once = messages.clone();
-            for _ in 1..rounds.0 {
-                messages.extend(once.iter().cloned());
-            }
-            for _ in 0..count {
-                clients.push(ClientSpec {
-                    name: format!("client-{}", clients.len()),
-                    start: Duration::from_millis(block.start_ms),
-                    messages: messages.clone(),
-                    reconnect: block.reconnect,
-                });
+            let spec = block.resolve(&at)?;
+            for _ in 0..*block.count.get_ref() {
+                clients.push(ClientSpec { name: format!("client-{}", clients.len()), ..spec.clone() });
             }
         }
         let limits = file.limits.unwrap_or_default().resolve();
+        let names: Vec<&str> = clients.iter().map(|c| c.name.as_str()).collect();
         let mut timeline = Vec::new();
         for step in &file.timeline {
-            let at_time = Duration::from_millis(*step.at_ms.get_ref());
-            if at_time >= limits.deadline {
-                return Err(at(
-                    step.at_ms.span(),
-                    format!("`at_ms` {} is not before the deadline of {:?}", step.at_ms.get_ref(), limits.deadline),
-                ));
-            }
-            timeline.push(Fault { at: at_time, action: step.action.resolve() });
+            step.resolve(&at, &names, limits.deadline, &mut timeline)?;
         }
         timeline.sort_by_key(|f| f.at);
         Ok(Scenario {
@@ -220,6 +353,7 @@ impl Scenario {
             description: file.description,
             seeds: file.seeds.into_inner(),
             network,
+            server,
             clients,
             timeline,
             limits,
@@ -247,7 +381,7 @@ impl Scenario {
 
     /// Whether the timeline restarts the server.
     pub fn restarts_server(&self) -> bool {
-        self.timeline.iter().any(|f| f.action == Action::Bounce)
+        self.timeline.iter().any(|f| f.action.starts_server())
     }
 }
 
@@ -261,6 +395,8 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 
 // The file's shape, as serde reads it. Spans are kept where validation needs to point at a value.
 
+type At<'a> = dyn Fn(Range<usize>, String) -> ScenarioError + 'a;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -268,6 +404,7 @@ struct File {
     description: String,
     seeds: Spanned<Vec<u64>>,
     network: Option<NetworkFile>,
+    server: Option<ServerFile>,
     #[serde(default)]
     clients: Vec<ClientFile>,
     #[serde(default)]
@@ -281,8 +418,6 @@ struct NetworkFile {
     latency_ms: Option<Spanned<[u64; 2]>>,
     tcp_capacity: Option<Spanned<usize>>,
 }
-
-type At<'a> = dyn Fn(Range<usize>, String) -> ScenarioError + 'a;
 
 impl NetworkFile {
     fn resolve(self, at: &At) -> Result<NetworkSpec, ScenarioError> {
@@ -308,6 +443,75 @@ impl NetworkFile {
     }
 }
 
+/// `write_chunk = 3` or `write_chunk = [1, 7]`.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(untagged)]
+enum ChunkFile {
+    Fixed(usize),
+    Between([usize; 2]),
+}
+
+fn chunk(value: &Option<Spanned<ChunkFile>>, key: &str, at: &At) -> Result<Option<Chunk>, ScenarioError> {
+    let Some(value) = value else { return Ok(None) };
+    match *value.get_ref() {
+        ChunkFile::Fixed(0) => Err(at(value.span(), format!("`{key}` must be at least 1"))),
+        ChunkFile::Fixed(k) => Ok(Some(Chunk::Fixed(k))),
+        ChunkFile::Between([lo, hi]) if lo == 0 || lo > hi => {
+            Err(at(value.span(), format!("`{key}` range [{lo}, {hi}] must have 1 <= min <= max")))
+        }
+        ChunkFile::Between([lo, hi]) => Ok(Some(Chunk::Between(lo, hi))),
+    }
+}
+
+/// The stream shaping keys `[server]` and `[[clients]]` share (serde's `flatten` would lose the spans).
+macro_rules! shaping {
+    ($file:expr, $at:expr) => {
+        Shaping {
+            write_chunk: chunk(&$file.write_chunk, "write_chunk", $at)?,
+            read_chunk: chunk(&$file.read_chunk, "read_chunk", $at)?,
+            write_pause: $file.write_pause_ms.map(Duration::from_millis),
+            read_pause: $file.read_pause_ms.map(Duration::from_millis),
+        }
+    };
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ServerFile {
+    buffer: Option<Spanned<usize>>,
+    max_connections: Option<Spanned<usize>>,
+    idle_timeout_ms: Option<Spanned<u64>>,
+    write_chunk: Option<Spanned<ChunkFile>>,
+    read_chunk: Option<Spanned<ChunkFile>>,
+    write_pause_ms: Option<u64>,
+    read_pause_ms: Option<u64>,
+}
+
+impl ServerFile {
+    fn resolve(self, at: &At) -> Result<ServerSpec, ScenarioError> {
+        let mut config = server::Config::default();
+        if let Some(b) = &self.buffer {
+            if *b.get_ref() == 0 {
+                return Err(at(b.span(), "`buffer` must be at least 1 byte".into()));
+            }
+            config.buffer_size = *b.get_ref();
+        }
+        if let Some(m) = &self.max_connections {
+            if *m.get_ref() == 0 {
+                return Err(at(m.span(), "`max_connections` must be at least 1".into()));
+            }
+            config.max_connections = Some(*m.get_ref());
+        }
+        if let Some(t) = &self.idle_timeout_ms {
+            if *t.get_ref() == 0 {
+                return Err(at(t.span(), "`idle_timeout_ms` must be at least 1".into()));
+            }
+            config.idle_timeout = Some(Duration::from_millis(*t.get_ref()));
+        }
+        Ok(ServerSpec { config, shaping: shaping!(self, at) })
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ClientFile {
@@ -315,14 +519,134 @@ struct ClientFile {
     count: Spanned<usize>,
     #[serde(default)]
     start_ms: u64,
+    #[serde(default)]
     messages: Vec<Spanned<PayloadFile>>,
     rounds: Option<Spanned<usize>>,
     #[serde(default)]
     reconnect: bool,
+    pipeline: Option<Spanned<usize>>,
+    #[serde(default)]
+    zero_writes: bool,
+    #[serde(default)]
+    empty: EmptyFile,
+    end: Option<Spanned<EndFile>>,
+    end_after: Option<Spanned<usize>>,
+    #[serde(default)]
+    expect: ExpectFile,
+    write_chunk: Option<Spanned<ChunkFile>>,
+    read_chunk: Option<Spanned<ChunkFile>>,
+    write_pause_ms: Option<u64>,
+    read_pause_ms: Option<u64>,
 }
 
 fn one() -> Spanned<usize> {
     Spanned::new(0..0, 1)
+}
+
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum EmptyFile {
+    #[default]
+    Skip,
+    Wait,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum EndFile {
+    Close,
+    HalfClose,
+    Fin,
+    Reset,
+    DieMidMessage,
+}
+
+#[derive(Deserialize, Default, Clone, Copy, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum ExpectFile {
+    #[default]
+    Served,
+    Refused,
+}
+
+impl ClientFile {
+    fn resolve(&self, at: &At) -> Result<ClientSpec, ScenarioError> {
+        let count = *self.count.get_ref();
+        if count == 0 || count > 1000 {
+            return Err(at(self.count.span(), format!("`count` must be 1 to 1000, not {count}")));
+        }
+        let rounds = self.rounds.as_ref().map(|r| (*r.get_ref(), r.span())).unwrap_or((1, 0..0));
+        if rounds.0 == 0 {
+            return Err(at(rounds.1, "`rounds` must be at least 1".into()));
+        }
+        let once = self.messages.iter().map(|m| resolve_payload(m, at)).collect::<Result<Vec<_>, _>>()?;
+        let messages: Vec<Payload> = (0..rounds.0).flat_map(|_| once.iter().cloned()).collect();
+        let pipeline = match &self.pipeline {
+            Some(p) if *p.get_ref() == 0 => return Err(at(p.span(), "`pipeline` must be at least 1".into())),
+            Some(p) => *p.get_ref(),
+            None => 1,
+        };
+        let end = match self.end.as_ref().map(|e| *e.get_ref()) {
+            None | Some(EndFile::Close) => End::Close,
+            Some(EndFile::HalfClose) => End::HalfClose,
+            Some(EndFile::Fin) => End::Fin,
+            Some(EndFile::Reset) => End::Reset,
+            Some(EndFile::DieMidMessage) => End::DieMidMessage,
+        };
+        let expect = match self.expect {
+            ExpectFile::Served => Expect::Served,
+            ExpectFile::Refused => Expect::Refused,
+        };
+        if expect == Expect::Refused && !messages.is_empty() {
+            let span = self.messages.first().map_or(0..0, |m| m.span());
+            return Err(at(span, "a client with `expect = \"refused\"` sends no `messages`".into()));
+        }
+        let end_after = match (&self.end_after, end) {
+            (Some(a), End::Fin | End::Reset | End::DieMidMessage) => {
+                let needs_next = usize::from(end != End::Fin);
+                if *a.get_ref() + needs_next > messages.len() {
+                    return Err(at(
+                        a.span(),
+                        format!(
+                            "`end_after = {}` needs {} messages, the client has {}",
+                            a.get_ref(),
+                            a.get_ref() + needs_next,
+                            messages.len()
+                        ),
+                    ));
+                }
+                *a.get_ref()
+            }
+            (Some(a), _) => {
+                return Err(at(a.span(), "`end_after` goes with `end = \"fin\"`, \"reset\" or \"die_mid_message\"".into()))
+            }
+            (None, End::Fin) => messages.len(),
+            (None, End::Reset | End::DieMidMessage) => {
+                let span = self.end.as_ref().map_or(0..0, |e| e.span());
+                if messages.is_empty() {
+                    return Err(at(span, "this `end` needs a message to send last".into()));
+                }
+                messages.len() - 1
+            }
+            (None, _) => messages.len(),
+        };
+        Ok(ClientSpec {
+            name: String::new(),
+            start: Duration::from_millis(self.start_ms),
+            messages,
+            pipeline,
+            shaping: shaping!(self, at),
+            zero_writes: self.zero_writes,
+            empty: match self.empty {
+                EmptyFile::Skip => EmptyPolicy::Skip,
+                EmptyFile::Wait => EmptyPolicy::Wait,
+            },
+            end,
+            end_after,
+            reconnect: self.reconnect,
+            expect,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -359,20 +683,124 @@ fn parse_hex(h: &str) -> Result<Vec<u8>, String> {
 #[serde(deny_unknown_fields)]
 struct StepFile {
     at_ms: Spanned<u64>,
-    action: ActionFile,
+    action: Spanned<ActionFile>,
+    clients: Option<Vec<Spanned<String>>>,
+    direction: Option<DirectionFile>,
+    ms: Option<Spanned<u64>>,
+    rate: Option<Spanned<f64>>,
+    repeat: Option<Spanned<usize>>,
+    every_ms: Option<Spanned<u64>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Copy, PartialEq)]
 #[serde(rename_all = "snake_case")]
 enum ActionFile {
     Bounce,
+    Stop,
+    Start,
+    Crash,
+    Partition,
+    Repair,
+    Hold,
+    Release,
+    Latency,
+    FailRate,
 }
 
-impl ActionFile {
-    fn resolve(&self) -> Action {
-        match self {
-            ActionFile::Bounce => Action::Bounce,
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum DirectionFile {
+    Both,
+    ToServer,
+    FromServer,
+}
+
+impl StepFile {
+    fn resolve(&self, at: &At, names: &[&str], deadline: Duration, out: &mut Vec<Fault>) -> Result<(), ScenarioError> {
+        let action = *self.action.get_ref();
+        let network = matches!(
+            action,
+            ActionFile::Partition | ActionFile::Repair | ActionFile::Hold | ActionFile::Release | ActionFile::Latency
+        );
+        let who = match &self.clients {
+            None => Who::All,
+            Some(_) if !network => {
+                return Err(at(self.action.span(), "`clients` only goes with network actions".into()));
+            }
+            Some(list) => {
+                let mut indexes = Vec::new();
+                for name in list {
+                    match names.iter().position(|n| n == name.get_ref()) {
+                        Some(i) => indexes.push(i),
+                        None => {
+                            return Err(at(
+                                name.span(),
+                                format!("no client is called \"{}\" (they are client-0 to client-{})", name.get_ref(), names.len() - 1),
+                            ))
+                        }
+                    }
+                }
+                Who::Clients(indexes)
+            }
+        };
+        let direction = match (self.direction, action) {
+            (None, _) => Direction::Both,
+            (Some(d), ActionFile::Partition | ActionFile::Repair) => match d {
+                DirectionFile::Both => Direction::Both,
+                DirectionFile::ToServer => Direction::ToServer,
+                DirectionFile::FromServer => Direction::FromServer,
+            },
+            (Some(_), _) => {
+                return Err(at(self.action.span(), "`direction` only goes with \"partition\" and \"repair\"".into()))
+            }
+        };
+        if self.ms.is_some() != (action == ActionFile::Latency) {
+            return Err(at(self.action.span(), "`ms` is required with \"latency\" and only goes with it".into()));
         }
+        if self.rate.is_some() != (action == ActionFile::FailRate) {
+            return Err(at(self.action.span(), "`rate` is required with \"fail_rate\" and only goes with it".into()));
+        }
+        let action = match action {
+            ActionFile::Bounce => Action::Bounce,
+            ActionFile::Stop => Action::Stop,
+            ActionFile::Start => Action::Start,
+            ActionFile::Crash => Action::Crash,
+            ActionFile::Partition => Action::Partition(who, direction),
+            ActionFile::Repair => Action::Repair(who, direction),
+            ActionFile::Hold => Action::Hold(who),
+            ActionFile::Release => Action::Release(who),
+            ActionFile::Latency => Action::Latency(who, Duration::from_millis(*self.ms.as_ref().unwrap().get_ref())),
+            ActionFile::FailRate => {
+                let rate = self.rate.as_ref().unwrap();
+                if !(0.0..=1.0).contains(rate.get_ref()) {
+                    return Err(at(rate.span(), format!("`rate` {} is not between 0 and 1", rate.get_ref())));
+                }
+                Action::FailRate(*rate.get_ref())
+            }
+        };
+        let repeat = self.repeat.as_ref().map_or(1, |r| *r.get_ref());
+        if repeat == 0 {
+            return Err(at(self.repeat.as_ref().unwrap().span(), "`repeat` must be at least 1".into()));
+        }
+        let every = match (&self.every_ms, repeat) {
+            (Some(e), _) if *e.get_ref() == 0 => return Err(at(e.span(), "`every_ms` must be at least 1".into())),
+            (Some(e), _) => *e.get_ref(),
+            (None, 1) => 0,
+            (None, _) => {
+                return Err(at(self.repeat.as_ref().unwrap().span(), "`repeat` needs `every_ms`".into()));
+            }
+        };
+        for i in 0..repeat as u64 {
+            let when = self.at_ms.get_ref() + i * every;
+            if Duration::from_millis(when) >= deadline {
+                return Err(at(
+                    self.at_ms.span(),
+                    format!("this step happens at {when} ms, not before the deadline of {} ms", deadline.as_millis()),
+                ));
+            }
+            out.push(Fault { at: Duration::from_millis(when), action: action.clone() });
+        }
+        Ok(())
     }
 }
 
@@ -383,6 +811,9 @@ struct LimitsFile {
     connect_timeout_ms: Option<u64>,
     io_timeout_ms: Option<u64>,
     reconnect_within_ms: Option<u64>,
+    restart_within_ms: Option<u64>,
+    refused_within_ms: Option<u64>,
+    drain_ms: Option<u64>,
 }
 
 impl LimitsFile {
@@ -393,6 +824,9 @@ impl LimitsFile {
             connect_timeout: ms(self.connect_timeout_ms.unwrap_or(1_000)),
             io_timeout: ms(self.io_timeout_ms.unwrap_or(2_000)),
             reconnect_within: ms(self.reconnect_within_ms.unwrap_or(2_000)),
+            restart_within: ms(self.restart_within_ms.unwrap_or(1_000)),
+            refused_within: ms(self.refused_within_ms.unwrap_or(100)),
+            drain: ms(self.drain_ms.unwrap_or(1_000)),
         }
     }
 }
@@ -413,7 +847,10 @@ mod tests {
         assert_eq!(s.name, "t");
         assert_eq!(s.clients.len(), 1);
         assert_eq!(s.clients[0].messages, vec![Payload::Text("hi".into())]);
+        assert_eq!(s.clients[0].end, End::Close);
+        assert_eq!(s.clients[0].planned(), 1);
         assert_eq!(s.network.latency, Duration::ZERO..Duration::ZERO);
+        assert!(s.server.shaping.is_identity());
         assert!(s.timeline.is_empty());
     }
 
@@ -430,6 +867,26 @@ mod tests {
     }
 
     #[test]
+    fn behaviours_faults_and_repeats_resolve() {
+        let s = parse(concat!(
+            "seeds = [1]\n[server]\nbuffer = 1024\nwrite_chunk = [1, 7]\n",
+            "[[clients]]\ncount = 2\nmessages = [{ text = \"a\" }, { text = \"b\" }]\nend = \"reset\"\nend_after = 1\n",
+            "read_chunk = 1\nread_pause_ms = 5\n",
+            "[[timeline]]\nat_ms = 10\naction = \"partition\"\nclients = [\"client-1\"]\ndirection = \"to_server\"\n",
+            "[[timeline]]\nat_ms = 100\naction = \"bounce\"\nrepeat = 3\nevery_ms = 50\n",
+        ))
+        .unwrap();
+        assert_eq!(s.server.config.buffer_size, 1024);
+        assert_eq!(s.server.shaping.write_chunk, Some(Chunk::Between(1, 7)));
+        assert_eq!(s.clients[1].end, End::Reset);
+        assert_eq!(s.clients[1].planned(), 1);
+        assert_eq!(s.clients[0].shaping.read_pause, Some(Duration::from_millis(5)));
+        assert_eq!(s.timeline[0].action, Action::Partition(Who::Clients(vec![1]), Direction::ToServer));
+        let bounces: Vec<u128> = s.timeline[1..].iter().map(|f| f.at.as_millis()).collect();
+        assert_eq!(bounces, vec![100, 150, 200]);
+    }
+
+    #[test]
     fn random_payloads_follow_the_seed() {
         let s = parse("seeds = [1]\n[[clients]]\ncount = 2\nmessages = [{ random = 64 }]\n").unwrap();
         assert_eq!(s.materialize(7), s.materialize(7));
@@ -439,33 +896,33 @@ mod tests {
 
     #[test]
     fn mistakes_are_located() {
+        let c = "seeds = [1]\n[[clients]]\nmessages = [{ text = \"a\" }]\n";
         let cases = [
-            ("seeds = [1]\n[[clients]]\nmessages = [{ txt = \"hi\" }]\n", "t.toml:3:", "unknown variant `txt`"),
-            ("seeds = []\n[[clients]]\nmessages = []\n", "t.toml:1:9:", "at least one seed"),
-            ("seeds = [1]\n[[clients]]\nmessages = [{ hex = \"0g\" }]\n", "t.toml:3:", "non-hex digit"),
-            (
-                "seeds = [1]\n[network]\nlatency_ms = [10, 1]\n[[clients]]\nmessages = []\n",
-                "t.toml:3:14:",
-                "minimum above",
-            ),
-            ("seeds = [1]\n[[clients]]\ncount = 0\nmessages = []\n", "t.toml:3:9:", "`count` must be"),
-            ("seeds = [1]\nclients = 3\n", "t.toml:2:", "invalid type"),
-            ("seeds = [1]\n[[clients]]\nmessages = []\nspeed = 3\n", "t.toml:4:", "unknown field `speed`"),
-            ("seeds = [1]\n", "t.toml:1:1:", "at least one `[[clients]]`"),
-            (
-                "seeds = [1]\n[[clients]]\nmessages = []\n[[timeline]]\nat_ms = 5\naction = \"explode\"\n",
-                "t.toml:6:",
-                "unknown variant `explode`",
-            ),
-            (
-                "seeds = [1]\n[[clients]]\nmessages = []\n[[timeline]]\nat_ms = 99999\naction = \"bounce\"\n",
-                "t.toml:5:9:",
-                "deadline",
-            ),
-            ("seeds = [1\n", "t.toml:1:", ""),
+            ("seeds = [1]\n[[clients]]\nmessages = [{ txt = \"hi\" }]\n".to_string(), "t.toml:3:", "unknown variant `txt`"),
+            ("seeds = []\n[[clients]]\nmessages = []\n".into(), "t.toml:1:9:", "at least one seed"),
+            ("seeds = [1]\n[[clients]]\nmessages = [{ hex = \"0g\" }]\n".into(), "t.toml:3:", "non-hex digit"),
+            ("seeds = [1]\n[network]\nlatency_ms = [10, 1]\n[[clients]]\nmessages = []\n".into(), "t.toml:3:14:", "minimum above"),
+            ("seeds = [1]\n[[clients]]\ncount = 0\nmessages = []\n".into(), "t.toml:3:9:", "`count` must be"),
+            ("seeds = [1]\nclients = 3\n".into(), "t.toml:2:", "invalid type"),
+            ("seeds = [1]\n[[clients]]\nmessages = []\nspeed = 3\n".into(), "t.toml:2:", "unknown field `speed`"),
+            ("seeds = [1]\n".into(), "t.toml:1:1:", "at least one `[[clients]]`"),
+            (format!("{c}[[timeline]]\nat_ms = 5\naction = \"explode\"\n"), "t.toml:5:", "unknown variant `explode`"),
+            (format!("{c}[[timeline]]\nat_ms = 99999\naction = \"bounce\"\n"), "t.toml:4:9:", "deadline"),
+            (format!("{c}[[timeline]]\nat_ms = 5\naction = \"hold\"\nclients = [\"client-9\"]\n"), "t.toml:6:", "no client is called \"client-9\""),
+            (format!("{c}[[timeline]]\nat_ms = 5\naction = \"latency\"\n"), "t.toml:5:", "`ms` is required"),
+            (format!("{c}[[timeline]]\nat_ms = 5\naction = \"fail_rate\"\nrate = 2.0\n"), "t.toml:6:", "not between 0 and 1"),
+            (format!("{c}[[timeline]]\nat_ms = 5\naction = \"bounce\"\nrepeat = 3\n"), "t.toml:6:", "needs `every_ms`"),
+            (format!("{c}[[timeline]]\nat_ms = 5\naction = \"bounce\"\ndirection = \"to_server\"\n"), "t.toml:5:", "`direction` only goes"),
+            (format!("{c}end = \"fin\"\nend_after = 5\n"), "t.toml:5:", "needs 5 messages"),
+            (format!("{c}end_after = 1\n"), "t.toml:4:", "`end_after` goes with"),
+            (format!("{c}write_chunk = 0\n"), "t.toml:4:", "at least 1"),
+            (format!("{c}read_chunk = [5, 2]\n"), "t.toml:4:", "1 <= min <= max"),
+            ("seeds = [1]\n[[clients]]\nexpect = \"refused\"\nmessages = [{ text = \"a\" }]\n".into(), "t.toml:4:", "sends no `messages`"),
+            ("seeds = [1]\n[server]\nbuffer = 0\n[[clients]]\nmessages = []\n".into(), "t.toml:3:10:", "`buffer` must be"),
+            ("seeds = [1\n".into(), "t.toml:1:", ""),
         ];
         for (text, location, message) in cases {
-            let err = parse(text).expect_err(text);
+            let err = parse(&text).expect_err(&text);
             assert!(err.starts_with(&format!("scenarios/{location}")), "{err:?} should start with {location}");
             assert!(err.contains(message), "{err:?} should mention {message:?}");
             assert!(!err.contains('\n'), "{err:?} should be one line");

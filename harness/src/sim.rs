@@ -10,10 +10,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use crate::client::{Client, Timeouts};
+use crate::faults::Shaped;
 use crate::net::{self, Network};
 use crate::process::{ProcessListener, Sockets};
-use crate::scenario::{Action, ClientSpec, Limits, Scenario};
+use crate::scenario::{Action, ClientSpec, Direction, EmptyPolicy, End, Expect, Limits, Scenario, Who};
 use crate::server;
 use crate::trace::{trace_hash, Event, Record};
 
@@ -27,7 +30,7 @@ pub fn epoch() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600) // 2026-01-01T00:00:00Z
 }
 
-/// A future that serves a listener until the host dies.
+/// A future that serves a listener until the server process dies.
 pub type ServeFuture = Pin<Box<dyn Future<Output = ()>>>;
 
 /// The server under test, as a value: how to serve a bound simulated listener.
@@ -41,7 +44,7 @@ pub struct Target {
     /// Shown in reports.
     name: Arc<str>,
     /// Serves one incarnation of the server.
-    serve: Arc<dyn Fn(ProcessListener) -> ServeFuture + Send + Sync>,
+    serve: Arc<dyn Fn(ProcessListener, server::Config) -> ServeFuture + Send + Sync>,
 }
 
 impl Target {
@@ -50,13 +53,22 @@ impl Target {
         name: impl Into<Arc<str>>,
         serve: impl Fn(ProcessListener) -> ServeFuture + Send + Sync + 'static,
     ) -> Target {
+        Target { name: name.into(), serve: Arc::new(move |listener, _config| serve(listener)) }
+    }
+
+    /// A target that takes the scenario's `[server]` settings (buffer, connection limit, idle timeout).
+    pub fn configurable(
+        name: impl Into<Arc<str>>,
+        serve: impl Fn(ProcessListener, server::Config) -> ServeFuture + Send + Sync + 'static,
+    ) -> Target {
         Target { name: name.into(), serve: Arc::new(serve) }
     }
 
-    /// The built-in server with `config`, never shut down (it dies with its host).
-    pub fn builtin(config: server::Config) -> Target {
-        Target::new("builtin", move |listener| {
-            Box::pin(server::run(listener, config.clone(), std::future::pending::<()>()))
+    /// The built-in server, configured by each scenario's `[server]` table, never shut down (it dies with its
+    /// process).
+    pub fn builtin() -> Target {
+        Target::configurable("builtin", |listener, config| {
+            Box::pin(server::run(listener, config, std::future::pending::<()>()))
         })
     }
 
@@ -114,26 +126,41 @@ pub fn run(scenario: &Scenario, seed: u64, target: &Target) -> Run {
         .tcp_capacity(scenario.network.tcp_capacity)
         .build();
 
+    // The server process: the target serving a registered listener, until the runner kills it.
     let serve = target.serve.clone();
     let kill = Arc::new(tokio::sync::Notify::new());
-    let kill_signal = kill.clone();
-    sim.host(SERVER_HOST, move || {
-        let serve = serve.clone();
-        let kill = kill_signal.clone();
-        async move {
+    let current = Arc::new(Mutex::new(Sockets::default()));
+    {
+        let kill = kill.clone();
+        let current = current.clone();
+        let shaping = scenario.server.shaping;
+        let config = scenario.server.config.clone();
+        let incarnations = Arc::new(AtomicUsize::new(0));
+        sim.host(SERVER_HOST, move || {
+            let serve = serve.clone();
+            let kill = kill.clone();
             let sockets = Sockets::default();
-            let listener = net::Sim::bind(SocketAddr::from(([0, 0, 0, 0], SERVER_PORT))).await?;
-            tokio::select! {
-                _ = serve(ProcessListener::new(listener, sockets.clone())) => {}
-                _ = kill.notified() => {
-                    sockets.kill_all();
-                    // Dead until the runner restarts the host.
-                    std::future::pending::<()>().await;
+            *current.lock().expect("current sockets") = sockets.clone();
+            let incarnation = incarnations.fetch_add(1, Ordering::Relaxed) as u64;
+            let config = config.clone();
+            async move {
+                let listener = net::Sim::bind(SocketAddr::from(([0, 0, 0, 0], SERVER_PORT))).await?;
+                let seed = seed ^ incarnation.wrapping_mul(0xa076_1d64_78bd_642f);
+                let mut serving = serve(ProcessListener::new(listener, sockets.clone(), shaping, seed), config);
+                tokio::select! {
+                    _ = &mut serving => {} // the process exited on its own
+                    _ = kill.notified() => {}
                 }
+                // Exited or killed: the listener and the target's own sockets go first, then every accepted
+                // stream in accept order (see `process`), as the kernel closes a dead process's sockets. The
+                // port is closed until the runner restarts the host.
+                drop(serving);
+                sockets.kill_all();
+                std::future::pending::<()>().await;
+                Ok(())
             }
-            Ok(())
-        }
-    });
+        });
+    }
 
     let conns = Arc::new(AtomicUsize::new(0));
     for (index, (spec, messages)) in scenario.clients.iter().zip(scenario.materialize(seed)).enumerate() {
@@ -144,6 +171,7 @@ pub fn run(scenario: &Scenario, seed: u64, target: &Target) -> Run {
             limits: scenario.limits.clone(),
             log: log.clone(),
             conns: conns.clone(),
+            seed: seed ^ (index as u64 + 1).wrapping_mul(0xe703_7ed1_a0b4_28db),
         };
         sim.client(spec.name.as_str(), async move {
             script.play().await;
@@ -151,35 +179,82 @@ pub fn run(scenario: &Scenario, seed: u64, target: &Target) -> Run {
         });
     }
 
+    let clients: Vec<&str> = scenario.clients.iter().map(|c| c.name.as_str()).collect();
     let mut faults = scenario.timeline.iter().peekable();
     'run: loop {
         while let Some(fault) = faults.next_if(|f| f.at <= sim.elapsed()) {
-            log.push(sim.elapsed(), Event::Fault { action: fault.action.name().to_string() });
-            match fault.action {
-                Action::Bounce => {
-                    // Close the process's sockets in a fixed order first (see `process`), then restart it.
-                    kill.notify_one();
-                    if let Err(reason) = step(&mut sim) {
-                        log.push(sim.elapsed(), Event::RunFailed { reason });
-                        break 'run;
-                    }
-                    sim.bounce(SERVER_HOST);
+            log.push(sim.elapsed(), Event::Fault { action: fault.action.describe() });
+            if fault.action.kills_server() {
+                // Close the process's sockets in a fixed order first (see `process`), within one tick.
+                kill.notify_one();
+                if let Err(reason) = step(&mut sim) {
+                    log.push(sim.elapsed(), Event::RunFailed { reason });
+                    break 'run;
                 }
             }
+            apply(&mut sim, &fault.action, &clients);
         }
         match step(&mut sim) {
             Ok(true) => break,
             Ok(false) => {}
             Err(reason) => {
                 log.push(sim.elapsed(), Event::RunFailed { reason });
-                break;
+                break 'run;
             }
         }
     }
+    // Every client has left: give the server the drain time to close its side of every connection.
+    let drained_by = sim.elapsed() + scenario.limits.drain;
+    let open = |current: &Mutex<Sockets>| current.lock().expect("current sockets").open();
+    while open(&current) > 0 && sim.elapsed() < drained_by {
+        if step(&mut sim).is_err() {
+            break;
+        }
+    }
+    log.push(sim.elapsed(), Event::ServerConnections { open: open(&current) });
     drop(sim);
     let records = std::mem::take(&mut *log.0.lock().expect("log lock"));
     let hash = trace_hash(&records);
     Run { scenario: scenario.name.clone(), seed, records, hash }
+}
+
+/// Applies a fault's effect on the simulation (the server's sockets are already closed for a kill).
+fn apply(sim: &mut turmoil::Sim<'_>, action: &Action, clients: &[&str]) {
+    let each = |who: &Who| -> Vec<&str> {
+        clients.iter().enumerate().filter(|(i, _)| who.includes(*i)).map(|(_, name)| *name).collect()
+    };
+    match action {
+        Action::Bounce | Action::Start => sim.bounce(SERVER_HOST),
+        Action::Stop => {}
+        Action::Crash => sim.crash(SERVER_HOST),
+        Action::Partition(who, direction) => {
+            for c in each(who) {
+                match direction {
+                    Direction::Both => sim.partition(SERVER_HOST, c),
+                    Direction::ToServer => sim.partition_oneway(c, SERVER_HOST),
+                    Direction::FromServer => sim.partition_oneway(SERVER_HOST, c),
+                }
+            }
+        }
+        Action::Repair(who, direction) => {
+            for c in each(who) {
+                match direction {
+                    Direction::Both => sim.repair(SERVER_HOST, c),
+                    Direction::ToServer => sim.repair_oneway(c, SERVER_HOST),
+                    Direction::FromServer => sim.repair_oneway(SERVER_HOST, c),
+                }
+            }
+        }
+        Action::Hold(who) => each(who).into_iter().for_each(|c| sim.hold(SERVER_HOST, c)),
+        Action::Release(who) => each(who).into_iter().for_each(|c| sim.release(SERVER_HOST, c)),
+        Action::Latency(who, d) => each(who).into_iter().for_each(|c| sim.set_link_latency(SERVER_HOST, c, *d)),
+        Action::FailRate(rate) => {
+            sim.set_fail_rate(*rate);
+            if *rate == 0.0 {
+                clients.iter().for_each(|c| sim.repair(SERVER_HOST, *c));
+            }
+        }
+    }
 }
 
 /// Steps the simulation one tick; a host's error or panic becomes the reason the run failed.
@@ -217,18 +292,34 @@ struct ClientScript {
     log: Log,
     /// The run-wide connection counter.
     conns: Arc<AtomicUsize>,
+    /// Seeds its stream shaping.
+    seed: u64,
 }
 
-type SimClient = Client<<net::Sim as Network>::Stream>;
+type SimStream = Shaped<<net::Sim as Network>::Stream>;
+type SimClient = Client<SimStream>;
 
 impl ClientScript {
     async fn play(self) {
         tokio::time::sleep(self.spec.start).await;
+        let answered = match (self.spec.expect, self.spec.end) {
+            (Expect::Refused, _) => {
+                self.expect_refusal().await;
+                0
+            }
+            (Expect::Served, End::HalfClose) => self.half_close_all().await,
+            (Expect::Served, _) => self.converse().await,
+        };
+        self.log.host(Event::ClientDone { client: self.index, answered, of: self.spec.planned() });
+    }
+
+    /// Sends its messages (in batches of `pipeline`), then ends as the script says. Returns messages answered.
+    async fn converse(&self) -> usize {
+        let planned = self.spec.planned();
         let mut answered = 0;
         let mut current: Option<(SimClient, usize)> = None;
         let mut attempts = 0;
-        let mut index = 0;
-        while index < self.messages.len() {
+        while answered < planned {
             let (client, conn) = match current.as_mut() {
                 Some(c) => c,
                 None => match self.connect().await {
@@ -237,20 +328,10 @@ impl ClientScript {
                 },
             };
             let conn = *conn;
-            let mut reply = Vec::new();
-            let result = client.echo_into(&self.messages[index], &mut reply).await;
-            let error = result.as_ref().err().map(|e| e.kind().to_string());
-            self.log.host(Event::Exchange {
-                client: self.index,
-                conn,
-                message: index,
-                sent: self.messages[index].clone(),
-                received: reply,
-                error: error.clone(),
-            });
-            if error.is_none() {
-                answered += 1;
-                index += 1;
+            let batch = answered..(answered + self.spec.pipeline).min(planned);
+            let result = self.exchange(client, conn, batch.clone()).await;
+            if result.is_ok() {
+                answered = batch.end;
                 attempts = 0;
                 continue;
             }
@@ -260,36 +341,154 @@ impl ClientScript {
                 break;
             }
         }
-        if let Some((client, conn)) = current {
-            let (extra, error) = match client.half_close().await {
-                Ok(extra) => (extra, None),
-                Err(e) => (Vec::new(), Some(e.kind().to_string())),
-            };
-            self.log.host(Event::Closed { client: self.index, conn, extra, error });
+        let Some((client, conn)) = current else { return answered };
+        if answered < planned {
+            return answered;
         }
-        self.log.host(Event::ClientDone { client: self.index, answered, of: self.messages.len() });
+        match self.spec.end {
+            End::Close | End::HalfClose => {
+                let (extra, error) = match client.half_close().await {
+                    Ok(extra) => (extra, None),
+                    Err(e) => (Vec::new(), Some(e.kind().to_string())),
+                };
+                self.log.host(Event::Closed { client: self.index, conn, extra, error });
+            }
+            End::Fin => {
+                drop(client); // everything was read: a FIN
+                self.misbehaved(conn, "closed abruptly (FIN)");
+            }
+            End::Reset => {
+                let mut stream = client.into_inner();
+                let last = &self.messages[self.spec.end_after];
+                let _ = tokio::time::timeout(self.limits.io_timeout, stream.write_all(last)).await;
+                // Wait until its reply is there, so closing with it unread is a RST.
+                let mut probe = [0u8; 1];
+                let _ = tokio::time::timeout(self.limits.io_timeout, stream.get_mut().peek(&mut probe)).await;
+                drop(stream);
+                self.misbehaved(conn, "reset with a reply unread (RST)");
+            }
+            End::DieMidMessage => {
+                let mut stream = client.into_inner();
+                let next = &self.messages[self.spec.end_after];
+                let _ = tokio::time::timeout(self.limits.io_timeout, stream.write_all(&next[..next.len() / 2]))
+                    .await;
+                drop(stream);
+                self.misbehaved(conn, &format!("died after {} of {} bytes of a message", next.len() / 2, next.len()));
+            }
+        }
+        answered
+    }
+
+    fn misbehaved(&self, conn: usize, how: &str) {
+        self.log.host(Event::Misbehaved { client: self.index, conn, how: how.into() });
+    }
+
+    /// One batch on `conn`: logged, whatever happens.
+    async fn exchange(&self, client: &mut SimClient, conn: usize, batch: std::ops::Range<usize>) -> Result<(), ()> {
+        if self.spec.zero_writes {
+            // A 0-byte write sends nothing; it must not disturb the conversation.
+            let _ = client.stream_mut().write(&[]).await;
+        }
+        let sent: Vec<u8> = self.messages[batch.clone()].concat();
+        let mut received = Vec::new();
+        let result = if sent.is_empty() && self.spec.empty == EmptyPolicy::Wait {
+            // The tutorial's bug: send the empty message and wait for its reply.
+            let _ = client.stream_mut().write(&[]).await;
+            let mut one = [0u8; 1];
+            match tokio::time::timeout(self.limits.io_timeout, client.stream_mut().read(&mut one)).await {
+                Ok(Ok(0)) => Err("eof".to_string()),
+                Ok(Ok(_)) => {
+                    received.push(one[0]);
+                    Err("reply to an empty message".to_string())
+                }
+                Ok(Err(_)) => Err("io-error".to_string()),
+                Err(_) => Err("stalled".to_string()),
+            }
+        } else {
+            client.echo_into(&sent, &mut received).await.map_err(|e| e.kind().to_string())
+        };
+        self.log.host(Event::Exchange {
+            client: self.index,
+            conn,
+            message: batch.start,
+            count: batch.len(),
+            sent,
+            received,
+            error: result.as_ref().err().cloned(),
+        });
+        result.map_err(|_| ())
+    }
+
+    /// Writes every message without waiting, half-closes, reads all replies to EOF.
+    async fn half_close_all(&self) -> usize {
+        let Some((mut client, conn)) = self.connect().await else { return 0 };
+        let sent = self.messages.concat();
+        let mut received = Vec::new();
+        let result = client.send_and_half_close(&sent, &mut received).await;
+        let error = result.as_ref().err().map(|e| e.kind().to_string());
+        self.log.host(Event::Exchange {
+            client: self.index,
+            conn,
+            message: 0,
+            count: self.messages.len(),
+            sent,
+            received,
+            error: error.clone(),
+        });
+        self.log.host(Event::Closed { client: self.index, conn, extra: Vec::new(), error: error.clone() });
+        if error.is_none() {
+            self.messages.len()
+        } else {
+            0
+        }
+    }
+
+    /// Connects to a server that should be down and records what happened.
+    async fn expect_refusal(&self) {
+        let addr = SocketAddr::new(turmoil::lookup(SERVER_HOST), SERVER_PORT);
+        let started = tokio::time::Instant::now();
+        match Client::<<net::Sim as Network>::Stream>::connect::<net::Sim>(addr, self.timeouts()).await {
+            Ok(client) => {
+                let conn = self.conns.fetch_add(1, Ordering::Relaxed);
+                self.log.host(Event::Connected { client: self.index, conn });
+                let _ = client.close().await;
+            }
+            Err(e) => self.log.host(Event::ConnectFailed {
+                client: self.index,
+                error: e.kind().to_string(),
+                waited: started.elapsed(),
+            }),
+        }
+    }
+
+    fn timeouts(&self) -> Timeouts {
+        Timeouts { connect: self.limits.connect_timeout, io: self.limits.io_timeout }
     }
 
     /// Connects, retrying within the reconnect budget when the client reconnects.
     async fn connect(&self) -> Option<(SimClient, usize)> {
         let addr = SocketAddr::new(turmoil::lookup(SERVER_HOST), SERVER_PORT);
-        let timeouts = Timeouts { connect: self.limits.connect_timeout, io: self.limits.io_timeout };
         let give_up = tokio::time::Instant::now() + self.limits.reconnect_within;
         loop {
-            match Client::connect::<net::Sim>(addr, timeouts).await {
-                Ok(client) => {
+            let started = tokio::time::Instant::now();
+            let connected = tokio::time::timeout(self.limits.connect_timeout, net::Sim::connect(addr)).await;
+            let error = match connected {
+                Ok(Ok(stream)) => {
                     let conn = self.conns.fetch_add(1, Ordering::Relaxed);
                     self.log.host(Event::Connected { client: self.index, conn });
-                    return Some((client, conn));
+                    let seed = self.seed ^ (conn as u64).wrapping_mul(0x8ebc_6af0_9c88_c6e3);
+                    let stream = Shaped::new(stream, self.spec.shaping, seed);
+                    return Some((Client::from_stream(stream, self.timeouts()), conn));
                 }
-                Err(e) => {
-                    self.log.host(Event::ConnectFailed { client: self.index, error: e.kind().to_string() });
-                    if !self.spec.reconnect || tokio::time::Instant::now() + RECONNECT_PAUSE > give_up {
-                        return None;
-                    }
-                    tokio::time::sleep(RECONNECT_PAUSE).await;
-                }
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => "refused",
+                Ok(Err(_)) => "connect-error",
+                Err(_) => "connect-timeout",
+            };
+            self.log.host(Event::ConnectFailed { client: self.index, error: error.into(), waited: started.elapsed() });
+            if !self.spec.reconnect || tokio::time::Instant::now() + RECONNECT_PAUSE > give_up {
+                return None;
             }
+            tokio::time::sleep(RECONNECT_PAUSE).await;
         }
     }
 }

@@ -30,15 +30,20 @@ pub enum Event {
         client: usize,
         /// [`crate::client::ClientError::kind`].
         error: String,
+        /// How long the attempt took.
+        waited: Duration,
     },
-    /// A client sent message `message` on `conn` and read `received` back, completely or (with `error`) not.
+    /// A client sent messages `message..message + count` on `conn` (joined when more than one) and read
+    /// `received` back, completely or (with `error`) not.
     Exchange {
         /// Index of the client.
         client: usize,
         /// Connection it used.
         conn: usize,
-        /// Index of the message in the client's script.
+        /// Index of the first message in the client's script.
         message: usize,
+        /// How many messages were sent together.
+        count: usize,
         /// The message's bytes.
         sent: Vec<u8>,
         /// The reply bytes that arrived (a prefix when the exchange failed).
@@ -56,6 +61,20 @@ pub enum Event {
         extra: Vec<u8>,
         /// Why the close did not end cleanly, if it did not.
         error: Option<String>,
+    },
+    /// A client ended its connection abruptly on purpose (`fin`, `reset`, `died mid-message`).
+    Misbehaved {
+        /// Index of the client.
+        client: usize,
+        /// Connection it ended.
+        conn: usize,
+        /// How.
+        how: String,
+    },
+    /// After the last client left (and the drain time), the server still held this many connections open.
+    ServerConnections {
+        /// Connections the server process has not closed.
+        open: usize,
     },
     /// A client finished its script: every message answered, or it gave up.
     ClientDone {
@@ -83,11 +102,15 @@ impl fmt::Display for Record {
         write!(f, "{:>7.3}s  ", self.at.as_secs_f64())?;
         match &self.event {
             Event::Connected { client, conn } => write!(f, "client-{client} connected (conn {conn})"),
-            Event::ConnectFailed { client, error } => write!(f, "client-{client} connect failed: {error}"),
-            Event::Exchange { client, conn, message, sent, received, error } => {
+            Event::ConnectFailed { client, error, waited } => {
+                write!(f, "client-{client} connect failed after {}ms: {error}", waited.as_millis())
+            }
+            Event::Exchange { client, conn, message, count, sent, received, error } => {
+                let msgs =
+                    if *count == 1 { format!("msg {message}") } else { format!("msgs {message}..{}", message + count) };
                 write!(
                     f,
-                    "client-{client} conn {conn} msg {message}: sent {} {} got {} {}",
+                    "client-{client} conn {conn} {msgs}: sent {} {} got {} {}",
                     sent.len(),
                     preview(sent),
                     received.len(),
@@ -108,6 +131,8 @@ impl fmt::Display for Record {
                 }
                 Ok(())
             }
+            Event::Misbehaved { client, conn, how } => write!(f, "client-{client} conn {conn}: {how}"),
+            Event::ServerConnections { open } => write!(f, "server holds {open} open connections"),
             Event::ClientDone { client, answered, of } => write!(f, "client-{client} done: {answered}/{of} answered"),
             Event::Fault { action } => write!(f, "fault: {action}"),
             Event::RunFailed { reason } => write!(f, "run failed: {reason}"),
@@ -158,7 +183,15 @@ mod tests {
     fn hash_is_stable_and_sensitive() {
         let r = |b: u8| Record {
             at: Duration::from_millis(3),
-            event: Event::Exchange { client: 0, conn: 0, message: 0, sent: vec![b], received: vec![b], error: None },
+            event: Event::Exchange {
+                client: 0,
+                conn: 0,
+                message: 0,
+                count: 1,
+                sent: vec![b],
+                received: vec![b],
+                error: None,
+            },
         };
         assert_eq!(trace_hash(&[r(1)]), trace_hash(&[r(1)]));
         assert_ne!(trace_hash(&[r(1)]), trace_hash(&[r(2)]));

@@ -58,7 +58,7 @@ fn no_restart() -> Target {
 
 #[test]
 fn builtin_server_holds_every_property_on_both_first_simulations() {
-    let target = Target::builtin(Config::default());
+    let target = Target::builtin();
     for name in ["echo_three_clients", "server_bounce"] {
         let s = scenario(name);
         for &seed in &s.seeds {
@@ -93,7 +93,7 @@ fn a_restart_scheduled_after_the_clients_finish_is_not_counted_as_held() {
     let text =
         "seeds = [1]\n[[clients]]\nmessages = [{ text = \"hi\" }]\n[[timeline]]\nat_ms = 5000\naction = \"bounce\"\n";
     let s = Scenario::parse(Path::new("late.toml"), text).unwrap();
-    let (v, detail) = verdict(&s, &Target::builtin(Config::default()), Property::Restart);
+    let (v, detail) = verdict(&s, &Target::builtin(), Property::Restart);
     assert_eq!(v, Verdict::Fail);
     assert!(detail.contains("ended before the restart"), "{detail}");
 }
@@ -103,7 +103,7 @@ fn a_seed_replays_to_the_same_trace_whatever_ran_before_in_the_process() {
     // tokio numbers tasks process-wide and turmoil's crash drops them in an order set by those numbers; the
     // runner must not let that leak into the trace (see `process`).
     let s = scenario("server_bounce");
-    let target = Target::builtin(Config::default());
+    let target = Target::builtin();
     let reference = sim::run(&s, 3, &target).hash;
     for shift in 1..=7 {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
