@@ -1,5 +1,7 @@
 //! The scenario suite: every `scenarios/*.toml` file is one named test (`scenarios/NAME`), run under each of its
-//! seeds against the built-in server and judged by every oracle, determinism included.
+//! seeds against the built-in server and judged by every oracle, determinism included. Each of its failing
+//! twins is a test too (`scenarios/NAME/twin/...`): the planted bug or broken expectation must make the named
+//! property fail, so no scenario is one that cannot fail.
 //!
 //! `cargo test --release scenarios` selects exactly these. A failure prints the scenario, the seed, the property
 //! that broke with its evidence, the last events of the trace and the command that replays that run.
@@ -9,20 +11,17 @@ use std::process::ExitCode;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
-use echo_harness::check::{failure_evidence, run_and_judge};
+use echo_harness::check::{failure_evidence, run_and_judge, run_twin};
 use echo_harness::oracle::Verdict;
-use echo_harness::scenario::Scenario;
-use echo_harness::{server, sim};
+use echo_harness::scenario::{Scenario, Twin};
+use echo_harness::sim;
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     // A malformed file fails the suite by name; it is never skipped.
     let trials = match Scenario::load_dir(&dir) {
-        Ok(scenarios) => scenarios
-            .into_iter()
-            .map(|scenario| Trial::test(format!("scenarios/{}", scenario.name), move || run(&scenario)))
-            .collect(),
+        Ok(scenarios) => scenarios.into_iter().flat_map(trials).collect(),
         Err(e) => {
             let message = e.to_string();
             vec![Trial::test("scenarios/load", move || Err(message.into()))]
@@ -31,12 +30,40 @@ fn main() -> ExitCode {
     libtest_mimic::run(&args, trials).exit_code()
 }
 
+fn trials(scenario: Scenario) -> Vec<Trial> {
+    let mut out: Vec<Trial> = scenario
+        .twins
+        .iter()
+        .map(|twin| {
+            let name = format!("scenarios/{}/twin/{}", scenario.name, twin_name(twin));
+            let (scenario_name, twin) = (scenario.name.clone(), twin.clone());
+            Trial::test(name, move || check_twin(&scenario_name, &twin))
+        })
+        .collect();
+    out.insert(0, Trial::test(format!("scenarios/{}", scenario.name), move || run(&scenario)));
+    out
+}
+
+fn twin_name(twin: &Twin) -> String {
+    let how = match (&twin.mutant, &twin.patch) {
+        (Some(m), _) => m.clone(),
+        (None, Some(_)) => "patched".into(),
+        (None, None) => "unchanged".into(),
+    };
+    format!("{how}/fails_{}", twin.fails.name())
+}
+
 fn run(scenario: &Scenario) -> Result<(), Failed> {
+    if scenario.twins.is_empty() {
+        return Err(
+            format!("{}: no [[twins]]: a scenario that cannot be shown to fail proves nothing", scenario.name).into()
+        );
+    }
     let target = sim::Target::builtin();
     for &seed in &scenario.seeds {
         let (first, judgements) = run_and_judge(scenario, seed, &target);
         if let Some(broken) = judgements.iter().find(|j| j.verdict == Verdict::Fail) {
-            let evidence = failure_evidence(scenario, &first, broken);
+            let evidence = failure_evidence(scenario, &first, broken, target.name());
             return Err(format!(
                 "scenario {} seed {seed}: {} failed: {}\nlast events:\n{}\nreplay: {}",
                 scenario.name,
@@ -49,4 +76,21 @@ fn run(scenario: &Scenario) -> Result<(), Failed> {
         }
     }
     Ok(())
+}
+
+fn check_twin(scenario: &str, twin: &Twin) -> Result<(), Failed> {
+    let outcome = run_twin(twin);
+    match outcome.caught {
+        Some(_) => Ok(()),
+        None => {
+            let others: Vec<&str> = outcome.failed.iter().map(|p| p.name()).collect();
+            Err(format!(
+                "{scenario} ({}): `{}` held under every seed; properties that failed instead: [{}]",
+                twin.label(),
+                twin.fails.name(),
+                others.join(", ")
+            )
+            .into())
+        }
+    }
 }

@@ -158,7 +158,7 @@ fn assemble(scenarios: &[Scenario], target: &str, outcomes: &[ScenarioOutcome], 
                         Verdict::Pass => {}
                         Verdict::Fail => {
                             failures += 1;
-                            first_failure.get_or_insert_with(|| failure_evidence(scenario, run, j));
+                            first_failure.get_or_insert_with(|| failure_evidence(scenario, run, j, target));
                         }
                     }
                     runs += 1;
@@ -227,18 +227,56 @@ fn summary(detail: &str) -> Evidence {
 }
 
 /// The evidence of a failed judgement: located, with the trace's tail and a replay command.
-pub fn failure_evidence(scenario: &Scenario, run: &Run, judgement: &Judgement) -> Evidence {
+pub fn failure_evidence(scenario: &Scenario, run: &Run, judgement: &Judgement, target: &str) -> Evidence {
     let tail = run.records.len().saturating_sub(EVIDENCE_TAIL);
     Evidence {
         scenario: Some(scenario.name.clone()),
         seed: Some(run.seed),
         detail: judgement.detail.clone(),
-        replay: Some(replay_command(scenario, run.seed)),
+        replay: Some(replay_command(scenario, run.seed, target)),
         trace_tail: run.records[tail..].iter().map(|r| r.to_string()).collect(),
     }
 }
 
 /// The one command that replays a run, trace included.
-pub fn replay_command(scenario: &Scenario, seed: u64) -> String {
-    format!("echo-harness run {} --seed {seed} --trace", scenario.path.display())
+pub fn replay_command(scenario: &Scenario, seed: u64, target: &str) -> String {
+    let target = if target == "builtin" { String::new() } else { format!(" --target {target}") };
+    format!("echo-harness run {} --seed {seed}{target} --trace", scenario.path.display())
+}
+
+/// What a failing twin came to.
+#[derive(Debug, Clone)]
+pub struct TwinOutcome {
+    /// The seed and judgement of the first run in which the expected property failed, if one did.
+    pub caught: Option<(u64, Judgement)>,
+    /// Every property that failed in any run, for the message when the expected one did not.
+    pub failed: Vec<Property>,
+    /// Runs made.
+    pub runs: usize,
+}
+
+/// Runs a scenario's failing twin under the scenario's seeds until its expected property fails.
+pub fn run_twin(twin: &crate::scenario::Twin) -> TwinOutcome {
+    let target = match &twin.mutant {
+        Some(name) => crate::mutants::find(name).expect("twin mutants are checked when the file loads").target,
+        None => Target::builtin(),
+    };
+    let mut failed = Vec::new();
+    let mut runs = 0;
+    for &seed in &twin.scenario.seeds {
+        let (_, judgements) = run_and_judge(&twin.scenario, seed, &target);
+        runs += 2;
+        for j in judgements {
+            if j.verdict != Verdict::Fail {
+                continue;
+            }
+            if j.property == twin.fails {
+                return TwinOutcome { caught: Some((seed, j)), failed, runs };
+            }
+            if !failed.contains(&j.property) {
+                failed.push(j.property);
+            }
+        }
+    }
+    TwinOutcome { caught: None, failed, runs }
 }

@@ -14,7 +14,7 @@ use echo_harness::client::{Client, Timeouts};
 use echo_harness::net::{Network, Real};
 use echo_harness::oracle::Verdict;
 use echo_harness::scenario::Scenario;
-use echo_harness::{check, exit, report, server, sim};
+use echo_harness::{check, exit, mutants, report, server, sim};
 
 /// A property-based and fault-injection test harness for TCP echo servers.
 #[derive(Parser)]
@@ -64,6 +64,9 @@ enum Command {
         /// Worker threads (default: all cores).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256).map(|v| v as usize))]
         jobs: Option<usize>,
+        /// The server under test: `builtin` or a mutant's name (`echo-harness mutants --list`).
+        #[arg(long, default_value = "builtin")]
+        target: String,
     },
     /// Replay one scenario file under one seed and judge it.
     Run {
@@ -75,6 +78,9 @@ enum Command {
         /// Print the whole trace.
         #[arg(long)]
         trace: bool,
+        /// The server under test: `builtin` or a mutant's name.
+        #[arg(long, default_value = "builtin")]
+        target: String,
     },
 }
 
@@ -111,8 +117,24 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
             serve(addr, server::Config { buffer_size: buffer, max_connections, idle_timeout })
         }
         Command::Client { addr, timeout } => client(addr, timeout),
-        Command::Check { scenarios, json, report_dir, jobs } => run_check(&scenarios, json, &report_dir, jobs),
-        Command::Run { file, seed, trace } => run_one(&file, seed, trace),
+        Command::Check { scenarios, json, report_dir, jobs, target } => {
+            run_check(&scenarios, json, &report_dir, jobs, &resolve_target(&target)?)
+        }
+        Command::Run { file, seed, trace, target } => run_one(&file, seed, trace, &resolve_target(&target)?),
+    }
+}
+
+/// `builtin` or a mutant's name.
+fn resolve_target(name: &str) -> anyhow::Result<sim::Target> {
+    if name == "builtin" {
+        return Ok(sim::Target::builtin());
+    }
+    match mutants::find(name) {
+        Some(m) => Ok(m.target),
+        None => {
+            let known: Vec<&str> = mutants::all().iter().map(|m| m.name).collect();
+            bail!("unknown --target `{name}`: use builtin or a mutant ({})", known.join(", "))
+        }
     }
 }
 
@@ -161,7 +183,13 @@ fn client(addr: SocketAddr, timeout: Duration) -> anyhow::Result<u8> {
     })
 }
 
-fn run_check(dir: &Path, json: bool, report_dir: &Path, jobs: Option<usize>) -> anyhow::Result<u8> {
+fn run_check(
+    dir: &Path,
+    json: bool,
+    report_dir: &Path,
+    jobs: Option<usize>,
+    target: &sim::Target,
+) -> anyhow::Result<u8> {
     if !dir.is_dir() {
         bail!(
             "scenario directory {} does not exist (run from the repository root, or pass --scenarios DIR)",
@@ -173,8 +201,7 @@ fn run_check(dir: &Path, json: bool, report_dir: &Path, jobs: Option<usize>) -> 
         bail!("no scenario files (*.toml) in {}", dir.display());
     }
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let target = sim::Target::builtin();
-    let report = check::check(&scenarios, &target, jobs);
+    let report = check::check(&scenarios, target, jobs);
     std::fs::create_dir_all(report_dir).with_context(|| format!("cannot create {}", report_dir.display()))?;
     for (name, text) in [("check.md", report::markdown(&report)), ("check.json", report::json(&report))] {
         let path = report_dir.join(name);
@@ -189,12 +216,11 @@ fn run_check(dir: &Path, json: bool, report_dir: &Path, jobs: Option<usize>) -> 
     Ok(if report.verdict == Verdict::Fail { exit::FAILED } else { exit::HELD })
 }
 
-fn run_one(file: &Path, seed: Option<u64>, trace: bool) -> anyhow::Result<u8> {
+fn run_one(file: &Path, seed: Option<u64>, trace: bool, target: &sim::Target) -> anyhow::Result<u8> {
     let scenario = Scenario::load(file)?;
     let seed = seed.unwrap_or(scenario.seeds[0]);
-    let target = sim::Target::builtin();
     println!("scenario {} seed {seed} target {}", scenario.name, target.name());
-    let (run, judgements) = check::run_and_judge(&scenario, seed, &target);
+    let (run, judgements) = check::run_and_judge(&scenario, seed, target);
     if trace {
         for record in &run.records {
             println!("{record}");

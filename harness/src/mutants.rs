@@ -35,16 +35,36 @@ pub fn all() -> Vec<Mutant> {
         };
     }
     vec![
-        mutant!("partial_send", "replies with one write and ignores how many bytes it took (send, not sendall)", partial_send),
+        mutant!(
+            "partial_send",
+            "replies with one write and ignores how many bytes it took (send, not sendall)",
+            partial_send
+        ),
         mutant!("single_client", "no connection loop: serves one client, then exits", single_client),
         mutant!("no_eof_check", "does not end a connection on a 0-byte read: spins on EOF, never closes", no_eof_check),
-        mutant!("dies_on_client_error", "one client's reset or broken pipe ends the whole server", dies_on_client_error),
-        mutant!("one_read_one_message", "takes one read for one message and discards what else is already buffered", one_read_one_message),
+        mutant!(
+            "dies_on_client_error",
+            "one client's reset or broken pipe ends the whole server",
+            dies_on_client_error
+        ),
+        mutant!(
+            "one_read_one_message",
+            "takes one read for one message and discards what else is already buffered",
+            one_read_one_message
+        ),
         mutant!("unicode_upper", "upper-cases decoded text: binary bytes and 'ß' come back wrong", unicode_upper),
         mutant!("serial", "serves one client at a time: the next waits until the first leaves", serial),
         mutant!("leaks_connections", "never closes a connection whose client left", leaks_connections),
-        mutant!("shared_buffer", "all connections share one reply buffer: replies cross between clients", shared_buffer),
-        mutant!("unflushed_close", "buffers replies and returns at EOF without flushing: the last replies are lost", unflushed_close),
+        mutant!(
+            "shared_buffer",
+            "all connections share one reply buffer: replies cross between clients",
+            shared_buffer
+        ),
+        mutant!(
+            "unflushed_close",
+            "buffers replies and returns at EOF without flushing: the last replies are lost",
+            unflushed_close
+        ),
         mutant!("drops_when_slow", "drops a reply when the client's socket is not writable at once", drops_when_slow),
         mutant!("slow_start", "takes 1.5 s after every start before it accepts anyone", slow_start),
     ]

@@ -112,14 +112,7 @@ impl Judgement {
 /// Judges a run on every property that one run can decide (all but determinism, see [`judge_determinism`]).
 pub fn judge(scenario: &Scenario, run: &Run) -> Vec<Judgement> {
     let view = View::new(scenario, run);
-    vec![
-        echo_integrity(run),
-        liveness(&view),
-        survival(&view),
-        restart(&view),
-        refusal(&view),
-        no_leak(&view),
-    ]
+    vec![echo_integrity(run), liveness(&view), survival(&view), restart(&view), refusal(&view), no_leak(&view)]
 }
 
 /// What the oracles share: the run, its scenario, and when each client's link to the server was cut.
@@ -128,7 +121,7 @@ struct View<'a> {
     run: &'a Run,
     /// Per client: intervals during which the scenario had cut its link to the server (partition, hold, fail
     /// rate) or the server process was down (stop, crash).
-    cuts: Vec<Vec<(Duration, Duration, String)>>,
+    cuts: Vec<Vec<Cut>>,
     /// When the server process was killed (bounce, stop, crash).
     kills: Vec<Duration>,
     /// When each connection was opened.
@@ -156,14 +149,21 @@ impl<'a> View<'a> {
     }
 
     /// Why a failure of `client` in `[from, to]` on a connection opened at `opened` is the scenario's doing, if
-    /// it is.
-    fn excuse(&self, client: usize, opened: Option<Duration>, from: Duration, to: Duration) -> Option<String> {
+    /// it is. A delay (hold) excuses only a stall.
+    fn excuse(
+        &self,
+        client: usize,
+        opened: Option<Duration>,
+        from: Duration,
+        to: Duration,
+        stalled: bool,
+    ) -> Option<String> {
         // A fault is applied at the first tick at or after its time: allow that tick.
         let slack = Duration::from_millis(1);
-        if let Some((start, _, what)) =
-            self.cuts[client].iter().find(|(start, end, _)| *start <= to + slack && from <= *end + slack)
+        if let Some(cut) =
+            self.cuts[client].iter().find(|c| (c.lossy || stalled) && c.start <= to + slack && from <= c.end + slack)
         {
-            return Some(format!("{what} at {}", secs(*start)));
+            return Some(format!("{} at {}", cut.what, secs(cut.start)));
         }
         let opened = opened?;
         self.kills
@@ -173,34 +173,47 @@ impl<'a> View<'a> {
     }
 }
 
+/// A span of time during which the scenario cut a client off from a live server.
+struct Cut {
+    start: Duration,
+    end: Duration,
+    /// The fault that began it.
+    what: String,
+    /// Whether data was lost (partition, fail rate, server down) rather than only delayed (hold): a delay
+    /// excuses a stall, never an error.
+    lossy: bool,
+}
+
 /// The intervals during which client `i` could not reach a live server, by the scenario's timeline.
-fn cut_intervals(scenario: &Scenario, i: usize, end: Duration) -> Vec<(Duration, Duration, String)> {
-    let (mut partitioned, mut held, mut down, mut failing) = (false, false, false, false);
+fn cut_intervals(scenario: &Scenario, i: usize, end: Duration) -> Vec<Cut> {
     let mut out = Vec::new();
-    let mut open: Option<(Duration, String)> = None;
-    for fault in &scenario.timeline {
-        match &fault.action {
-            Action::Partition(who, _) if who.includes(i) => partitioned = true,
-            Action::Repair(who, _) if who.includes(i) => partitioned = false,
-            Action::Hold(who) if who.includes(i) => held = true,
-            Action::Release(who) if who.includes(i) => held = false,
-            Action::Stop | Action::Crash => down = true,
-            Action::Start | Action::Bounce => down = false,
-            Action::FailRate(rate) => failing = *rate > 0.0,
-            _ => continue,
-        }
-        let cut = partitioned || held || down || failing;
-        match (&open, cut) {
-            (None, true) => open = Some((fault.at, fault.action.describe())),
-            (Some((start, what)), false) => {
-                out.push((*start, fault.at, what.clone()));
-                open = None;
+    for lossy in [true, false] {
+        let (mut partitioned, mut held, mut down, mut failing) = (false, false, false, false);
+        let mut open: Option<(Duration, String)> = None;
+        for fault in &scenario.timeline {
+            match &fault.action {
+                Action::Partition(who, _) if who.includes(i) => partitioned = true,
+                Action::Repair(who, _) if who.includes(i) => partitioned = false,
+                Action::Hold(who) if who.includes(i) => held = true,
+                Action::Release(who) if who.includes(i) => held = false,
+                Action::Stop | Action::Crash => down = true,
+                Action::Start | Action::Bounce => down = false,
+                Action::FailRate(rate) => failing = *rate > 0.0,
+                _ => continue,
             }
-            _ => {}
+            let cut = if lossy { partitioned || down || failing } else { held };
+            match (&open, cut) {
+                (None, true) => open = Some((fault.at, fault.action.describe())),
+                (Some((start, what)), false) => {
+                    out.push(Cut { start: *start, end: fault.at, what: what.clone(), lossy });
+                    open = None;
+                }
+                _ => {}
+            }
         }
-    }
-    if let Some((start, what)) = open {
-        out.push((start, end, what));
+        if let Some((start, what)) = open {
+            out.push(Cut { start, end, what, lossy });
+        }
     }
     out
 }
@@ -211,7 +224,8 @@ fn echo_integrity(run: &Run) -> Judgement {
         match &record.event {
             Event::Exchange { client, conn, message, count, sent, received, error } => {
                 exchanges += 1;
-                let what = if *count == 1 { format!("msg {message}") } else { format!("msgs {message}..{}", message + count) };
+                let what =
+                    if *count == 1 { format!("msg {message}") } else { format!("msgs {message}..{}", message + count) };
                 let expected = upper(sent);
                 if let Some(offset) = first_difference(&expected, received) {
                     return Judgement::fail(
@@ -227,14 +241,22 @@ fn echo_integrity(run: &Run) -> Judgement {
                 if error.is_none() && received.len() != expected.len() {
                     return Judgement::fail(
                         Property::EchoIntegrity,
-                        format!("client-{client} conn {conn} {what}: reply has {} of {} bytes", received.len(), sent.len()),
+                        format!(
+                            "client-{client} conn {conn} {what}: reply has {} of {} bytes",
+                            received.len(),
+                            sent.len()
+                        ),
                     );
                 }
             }
             Event::Closed { client, conn, extra, .. } if !extra.is_empty() => {
                 return Judgement::fail(
                     Property::EchoIntegrity,
-                    format!("client-{client} conn {conn}: {} bytes after the last reply: {}", extra.len(), preview(extra)),
+                    format!(
+                        "client-{client} conn {conn}: {} bytes after the last reply: {}",
+                        extra.len(),
+                        preview(extra)
+                    ),
                 );
             }
             _ => {}
@@ -270,6 +292,7 @@ fn liveness(view: &View) -> Judgement {
     let mut excused = Vec::new();
     for record in &run.records {
         let at = record.at;
+        let stalled = matches!(&record.event, Event::Exchange { error: Some(e), .. } if e == "stalled");
         let (client, failure, window, opened) = match &record.event {
             Event::Exchange { client, conn, error: Some(error), sent, received, .. } => {
                 let from = if error == "stalled" { at.saturating_sub(io_timeout) } else { at };
@@ -281,7 +304,11 @@ fn liveness(view: &View) -> Judgement {
                         secs(from)
                     )
                 } else {
-                    format!("connection {conn} (client-{client}) failed ({error}) at byte {} of {}", received.len(), sent.len())
+                    format!(
+                        "connection {conn} (client-{client}) failed ({error}) at byte {} of {}",
+                        received.len(),
+                        sent.len()
+                    )
                 };
                 (*client, failure, from, Some(view.opened_at(*conn)))
             }
@@ -291,12 +318,15 @@ fn liveness(view: &View) -> Judgement {
                 }
                 (*client, format!("client-{client}'s connect failed ({error})"), at.saturating_sub(*waited), None)
             }
-            Event::Closed { client, conn, error: Some(error), .. } => {
-                (*client, format!("connection {conn} (client-{client}) did not close cleanly ({error})"), at, Some(view.opened_at(*conn)))
-            }
+            Event::Closed { client, conn, error: Some(error), .. } => (
+                *client,
+                format!("connection {conn} (client-{client}) did not close cleanly ({error})"),
+                at,
+                Some(view.opened_at(*conn)),
+            ),
             _ => continue,
         };
-        match view.excuse(client, opened, window, at) {
+        match view.excuse(client, opened, window, at, stalled) {
             Some(reason) => excused.push(format!("{failure}: {reason}")),
             None => {
                 return Judgement::fail(
@@ -312,7 +342,10 @@ fn liveness(view: &View) -> Judgement {
                 let last = last_error(run, client).unwrap_or_else(|| "no error recorded".into());
                 return Judgement::fail(
                     Property::Liveness,
-                    format!("client-{client} gave up at {} with {answered} of {of} messages answered: {last}", secs(record.at)),
+                    format!(
+                        "client-{client} gave up at {} with {answered} of {of} messages answered: {last}",
+                        secs(record.at)
+                    ),
                 );
             }
         }
@@ -370,7 +403,7 @@ fn survival(view: &View) -> Judgement {
                 Event::ConnectFailed { client, error, waited } if outcome.is_none() => {
                     let from = later.at.saturating_sub(*waited);
                     if from >= since {
-                        outcome = Some(match view.excuse(*client, None, from, later.at) {
+                        outcome = Some(match view.excuse(*client, None, from, later.at, false) {
                             Some(_) => Ok(()),
                             None => Err(format!("client-{client}'s connect at {} failed ({error})", secs(from))),
                         });
@@ -386,7 +419,7 @@ fn survival(view: &View) -> Judgement {
                     });
                     outcome = Some(match first {
                         Some((_, None, ..)) => Ok(()),
-                        Some((at, Some(error), got, of)) => match view.excuse(*client, Some(later.at), at, at) {
+                        Some((at, Some(error), got, of)) => match view.excuse(*client, Some(later.at), at, at, error == "stalled") {
                             Some(_) => Ok(()),
                             None => Err(format!(
                                 "client-{client} (conn {conn}, opened at {}) was not served: {error} after {got} of {of} bytes",
@@ -411,7 +444,10 @@ fn survival(view: &View) -> Judgement {
             None => {
                 return Judgement::fail(
                     Property::Survival,
-                    format!("after client-{rude} {how} at {}, no client connected to show the server survived", secs(since)),
+                    format!(
+                        "after client-{rude} {how} at {}, no client connected to show the server survived",
+                        secs(since)
+                    ),
                 )
             }
         }
@@ -419,7 +455,10 @@ fn survival(view: &View) -> Judgement {
     if checked == 0 {
         return Judgement::skip(Property::Survival, "no client misbehaves in this scenario");
     }
-    Judgement::pass(Property::Survival, format!("a fresh client was served after each of {checked} misbehaving clients"))
+    Judgement::pass(
+        Property::Survival,
+        format!("a fresh client was served after each of {checked} misbehaving clients"),
+    )
 }
 
 fn restart(view: &View) -> Judgement {
@@ -448,7 +487,7 @@ fn restart(view: &View) -> Judgement {
     }
     let bound = scenario.limits.restart_within;
     let mut worst = Duration::ZERO;
-    for (k, &t) in applied.iter().enumerate() {
+    for &t in &applied {
         // Served: a connection opened after this restart (and before the next kill) completed an exchange.
         let next_kill = view.kills.iter().copied().find(|&k| k > t).unwrap_or(Duration::MAX);
         let served = run.records.iter().find_map(|r| match &r.event {
@@ -458,7 +497,6 @@ fn restart(view: &View) -> Judgement {
             }
             _ => None,
         });
-        let is_last = k + 1 == applied.len();
         match served {
             Some(at) if at - t <= bound => worst = worst.max(at - t),
             Some(at) => {
@@ -472,8 +510,6 @@ fn restart(view: &View) -> Judgement {
                     ),
                 )
             }
-            // A restart followed at once by another kill may be over before any client got to it.
-            None if !is_last && next_kill - t < bound => {}
             None => {
                 return Judgement::fail(
                     Property::Restart,
@@ -501,9 +537,16 @@ fn refusal(view: &View) -> Judgement {
                 secs(r.at)
             ))),
             Event::ConnectFailed { client, error, waited } if *client == i => Some(if error != "refused" {
-                Err(format!("client-{i}'s connect to a down server ended after {}ms with {error}, not a refusal", waited.as_millis()))
+                Err(format!(
+                    "client-{i}'s connect to a down server ended after {}ms with {error}, not a refusal",
+                    waited.as_millis()
+                ))
             } else if *waited > bound {
-                Err(format!("client-{i} was refused only after {}ms (bound {}ms)", waited.as_millis(), bound.as_millis()))
+                Err(format!(
+                    "client-{i} was refused only after {}ms (bound {}ms)",
+                    waited.as_millis(),
+                    bound.as_millis()
+                ))
             } else {
                 Ok(())
             }),
@@ -518,7 +561,10 @@ fn refusal(view: &View) -> Judgement {
     if checked == 0 {
         return Judgement::skip(Property::Refusal, "no client connects to a down server");
     }
-    Judgement::pass(Property::Refusal, format!("{checked} connects to a down server refused within {}ms", bound.as_millis()))
+    Judgement::pass(
+        Property::Refusal,
+        format!("{checked} connects to a down server refused within {}ms", bound.as_millis()),
+    )
 }
 
 fn no_leak(view: &View) -> Judgement {
@@ -571,30 +617,43 @@ fn secs(d: Duration) -> String {
 mod tests {
     use super::*;
     use crate::trace::{trace_hash, Record};
+    use std::path::Path;
 
-    fn run_of(events: Vec<Event>) -> Run {
-        let records: Vec<Record> = events
-            .into_iter()
-            .enumerate()
-            .map(|(i, event)| Record { at: Duration::from_millis(i as u64), event })
-            .collect();
+    fn scenario(extra: &str) -> Scenario {
+        let text = format!("seeds = [1]\n[[clients]]\nmessages = [{{ text = \"a\" }}]\n{extra}");
+        Scenario::parse(Path::new("t.toml"), &text).unwrap()
+    }
+
+    fn run_of(events: Vec<(u64, Event)>) -> Run {
+        let records: Vec<Record> =
+            events.into_iter().map(|(ms, event)| Record { at: Duration::from_millis(ms), event }).collect();
         Run { scenario: "t".into(), seed: 1, hash: trace_hash(&records), records }
     }
 
-    fn exchange(sent: &[u8], received: &[u8], error: Option<&str>) -> Event {
+    fn verdict(scenario: &Scenario, events: Vec<(u64, Event)>, property: Property) -> Judgement {
+        let run = run_of(events);
+        judge(scenario, &run).into_iter().find(|j| j.property == property).unwrap()
+    }
+
+    fn exchange(conn: usize, sent: &[u8], received: &[u8], error: Option<&str>) -> Event {
         Event::Exchange {
             client: 0,
-            conn: 0,
+            conn,
             message: 0,
+            count: 1,
             sent: sent.to_vec(),
             received: received.to_vec(),
             error: error.map(String::from),
         }
     }
 
+    fn connected(conn: usize) -> Event {
+        Event::Connected { client: 0, conn }
+    }
+
     #[test]
     fn integrity_locates_the_first_wrong_byte() {
-        let j = echo_integrity(&run_of(vec![exchange(b"hello world", b"HELLO_WORLD", None)]));
+        let j = echo_integrity(&run_of(vec![(1, exchange(0, b"hello world", b"HELLO_WORLD", None))]));
         assert_eq!(j.verdict, Verdict::Fail);
         assert!(j.detail.contains("first difference at byte 5 of 11"), "{}", j.detail);
         assert!(j.detail.contains("expected \"ELLO WORLD\" got \"ELLO_WORLD\""), "{}", j.detail);
@@ -602,39 +661,116 @@ mod tests {
 
     #[test]
     fn integrity_accepts_a_correct_prefix_only_when_the_exchange_failed() {
-        assert_eq!(echo_integrity(&run_of(vec![exchange(b"abc\xff", b"AB", Some("reset"))])).verdict, Verdict::Pass);
-        let short = echo_integrity(&run_of(vec![exchange(b"abc", b"AB", None)]));
-        assert_eq!(short.verdict, Verdict::Fail);
-        assert!(short.detail.contains("reply has 2 of 3 bytes"));
-        assert_eq!(echo_integrity(&run_of(vec![exchange(b"\xc3\x9fa", b"\xc3\x9fA", None)])).verdict, Verdict::Pass);
+        let ok = |e| echo_integrity(&run_of(vec![(1, e)])).verdict;
+        assert_eq!(ok(exchange(0, b"abc\xff", b"AB", Some("reset"))), Verdict::Pass);
+        assert_eq!(ok(exchange(0, b"abc", b"AB", None)), Verdict::Fail);
+        assert_eq!(ok(exchange(0, b"\xc3\x9fa", b"\xc3\x9fA", None)), Verdict::Pass);
+        let extra = Event::Closed { client: 0, conn: 0, extra: b"X".to_vec(), error: None };
+        assert_eq!(ok(extra), Verdict::Fail);
     }
 
     #[test]
-    fn integrity_flags_bytes_after_the_last_reply() {
-        let j = echo_integrity(&run_of(vec![Event::Closed { client: 0, conn: 0, extra: b"X".to_vec(), error: None }]));
-        assert_eq!(j.verdict, Verdict::Fail);
+    fn liveness_blames_a_stall_on_a_healthy_link_and_excuses_one_during_a_partition() {
+        let stall = vec![(1, connected(0)), (2500, exchange(0, b"abcd", b"AB", Some("stalled")))];
+        let healthy = verdict(&scenario(""), stall.clone(), Property::Liveness);
+        assert_eq!(healthy.verdict, Verdict::Fail);
+        assert!(
+            healthy.detail.contains("connection 0 (client-0) stalled at byte 2 of 4 since 0.500s"),
+            "{}",
+            healthy.detail
+        );
+        let cut = scenario("[[timeline]]\nat_ms = 100\naction = \"partition\"\n");
+        let excused = verdict(&cut, stall, Property::Liveness);
+        assert_eq!(excused.verdict, Verdict::Pass, "{}", excused.detail);
+        assert!(excused.detail.contains("partition all clients at 0.100s"), "{}", excused.detail);
     }
 
     #[test]
-    fn liveness_fails_on_a_give_up_or_a_deadline() {
-        let gave_up = liveness(&run_of(vec![
-            exchange(b"a", b"", Some("stalled")),
-            Event::ClientDone { client: 0, answered: 0, of: 1 },
-        ]));
-        assert_eq!(gave_up.verdict, Verdict::Fail);
-        assert!(gave_up.detail.contains("msg 0 on conn 0 failed (stalled)"), "{}", gave_up.detail);
-        let hung = liveness(&run_of(vec![
-            Event::Connected { client: 0, conn: 0 },
-            Event::RunFailed { reason: "Ran for duration: 30s".into() },
-        ]));
+    fn a_hold_excuses_a_stall_but_not_an_eof() {
+        let hold =
+            scenario("[[timeline]]\nat_ms = 100\naction = \"hold\"\n[[timeline]]\nat_ms = 300\naction = \"release\"\n");
+        let stalled = vec![(1, connected(0)), (2200, exchange(0, b"ab", b"", Some("stalled")))];
+        assert_eq!(verdict(&hold, stalled, Property::Liveness).verdict, Verdict::Pass);
+        let eof = vec![(1, connected(0)), (301, exchange(0, b"ab", b"", Some("eof")))];
+        assert_eq!(verdict(&hold, eof, Property::Liveness).verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn liveness_fails_on_a_deadline() {
+        let hung = verdict(
+            &scenario(""),
+            vec![(1, connected(0)), (30000, Event::RunFailed { reason: "Ran for duration: 30s".into() })],
+            Property::Liveness,
+        );
         assert_eq!(hung.verdict, Verdict::Fail);
-        assert!(hung.detail.contains("client-0"), "{}", hung.detail);
+        assert!(hung.detail.contains("clients still busy: client-0"), "{}", hung.detail);
+    }
+
+    #[test]
+    fn survival_needs_a_served_client_after_the_misbehaviour() {
+        let s = scenario("");
+        let rude = Event::Misbehaved { client: 0, conn: 0, how: "reset".into() };
+        let served = vec![
+            (10, rude.clone()),
+            (20, Event::Connected { client: 1, conn: 1 }),
+            (30, exchange(1, b"a", b"A", None)),
+        ];
+        assert_eq!(verdict(&s, served, Property::Survival).verdict, Verdict::Pass);
+        let refused = vec![
+            (10, rude.clone()),
+            (20, Event::ConnectFailed { client: 0, error: "refused".into(), waited: Duration::ZERO }),
+        ];
+        let j = verdict(&s, refused, Property::Survival);
+        assert_eq!(j.verdict, Verdict::Fail);
+        assert!(
+            j.detail.contains("after client-0 reset at 0.010s, client-0's connect at 0.020s failed (refused)"),
+            "{}",
+            j.detail
+        );
+        assert_eq!(verdict(&s, vec![(10, rude)], Property::Survival).verdict, Verdict::Fail);
+        assert_eq!(verdict(&s, vec![], Property::Survival).verdict, Verdict::Skip);
+    }
+
+    #[test]
+    fn refusal_must_be_fast_and_a_refusal() {
+        let s = Scenario::parse(Path::new("t.toml"), "seeds = [1]\n[[clients]]\nexpect = \"refused\"\n").unwrap();
+        let failed = |error: &str, ms| {
+            vec![(ms, Event::ConnectFailed { client: 0, error: error.into(), waited: Duration::from_millis(ms) })]
+        };
+        assert_eq!(verdict(&s, failed("refused", 2), Property::Refusal).verdict, Verdict::Pass);
+        assert_eq!(verdict(&s, failed("refused", 500), Property::Refusal).verdict, Verdict::Fail);
+        assert_eq!(verdict(&s, failed("connect-timeout", 1000), Property::Refusal).verdict, Verdict::Fail);
+        assert_eq!(verdict(&s, vec![(1, connected(0))], Property::Refusal).verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn no_leak_reads_the_final_connection_count() {
+        let s = scenario("");
+        assert_eq!(
+            verdict(&s, vec![(5, Event::ServerConnections { open: 0 })], Property::NoLeak).verdict,
+            Verdict::Pass
+        );
+        let leak = verdict(&s, vec![(5, Event::ServerConnections { open: 2 })], Property::NoLeak);
+        assert_eq!(leak.verdict, Verdict::Fail);
+        assert!(leak.detail.contains("still held 2 connections"), "{}", leak.detail);
+    }
+
+    #[test]
+    fn restart_must_be_served_within_the_bound() {
+        let s = scenario("[[timeline]]\nat_ms = 100\naction = \"bounce\"\n");
+        let bounce = Event::Fault { action: "bounce".into() };
+        let quick = vec![(100, bounce.clone()), (120, connected(1)), (130, exchange(1, b"a", b"A", None))];
+        assert_eq!(verdict(&s, quick, Property::Restart).verdict, Verdict::Pass);
+        let slow = vec![(100, bounce.clone()), (120, connected(1)), (1500, exchange(1, b"a", b"A", None))];
+        assert_eq!(verdict(&s, slow, Property::Restart).verdict, Verdict::Fail);
+        let never = vec![(100, bounce)];
+        assert_eq!(verdict(&s, never, Property::Restart).verdict, Verdict::Fail);
     }
 
     #[test]
     fn determinism_points_at_the_divergence() {
-        let a = run_of(vec![exchange(b"a", b"A", None), exchange(b"b", b"B", None)]);
-        let b = run_of(vec![exchange(b"a", b"A", None), exchange(b"c", b"C", None)]);
+        let a = run_of(vec![(1, exchange(0, b"a", b"A", None)), (2, exchange(0, b"b", b"B", None))]);
+        let b = run_of(vec![(1, exchange(0, b"a", b"A", None)), (2, exchange(0, b"c", b"C", None))]);
         assert_eq!(judge_determinism(&a, &a.clone()).verdict, Verdict::Pass);
         let j = judge_determinism(&a, &b);
         assert_eq!(j.verdict, Verdict::Fail);

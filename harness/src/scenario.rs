@@ -61,6 +61,34 @@ pub struct Scenario {
     pub timeline: Vec<Fault>,
     /// Bounds that turn a hang into a finding.
     pub limits: Limits,
+    /// Variants that must fail: proof that this scenario can catch what it is about.
+    pub twins: Vec<Twin>,
+}
+
+/// A failing twin: the scenario against a planted bug, or with a broken expectation, and the property that
+/// must then fail under at least one of its seeds.
+#[derive(Debug, Clone)]
+pub struct Twin {
+    /// A mutant from [`crate::mutants`] to run instead of the built-in server, if any.
+    pub mutant: Option<String>,
+    /// The scenario as patched (the same as the original when there is no patch).
+    pub scenario: Box<Scenario>,
+    /// What the patch changes, for test names and reports.
+    pub patch: Option<String>,
+    /// The property that must fail.
+    pub fails: crate::oracle::Property,
+}
+
+impl Twin {
+    /// A short label: `mutant partial_send` or `patch {...}`.
+    pub fn label(&self) -> String {
+        match (&self.mutant, &self.patch) {
+            (Some(m), Some(p)) => format!("mutant {m} with {p}"),
+            (Some(m), None) => format!("mutant {m}"),
+            (None, Some(p)) => format!("patch {p}"),
+            (None, None) => "unchanged".into(),
+        }
+    }
 }
 
 /// The simulated network's settings.
@@ -291,16 +319,15 @@ pub struct Limits {
 impl Scenario {
     /// Loads and validates one scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ScenarioError::Read { path: path.to_owned(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { path: path.to_owned(), source })?;
         Scenario::parse(path, &text)
     }
 
     /// Loads every `*.toml` file of a directory, sorted by name. The first bad file is an error: a file is never
     /// skipped.
     pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, ScenarioError> {
-        let entries =
-            std::fs::read_dir(dir).map_err(|source| ScenarioError::Read { path: dir.to_owned(), source })?;
+        let entries = std::fs::read_dir(dir).map_err(|source| ScenarioError::Read { path: dir.to_owned(), source })?;
         let mut paths = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|source| ScenarioError::Read { path: dir.to_owned(), source })?;
@@ -315,6 +342,57 @@ impl Scenario {
 
     /// Parses and validates scenario text; `path` names it in errors and gives its name.
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+        let mut scenario = Scenario::parse_one(path, text)?;
+        let at = |span: Range<usize>, message: String| {
+            let (line, column) = line_column(text, span.start);
+            ScenarioError::Invalid { path: path.to_owned(), line, column, message }
+        };
+        let file: TwinsFile = toml::from_str(text).map_err(|e| at(e.span().unwrap_or(0..0), e.message().into()))?;
+        if file.twins.is_empty() {
+            return Ok(scenario);
+        }
+        let mut base: toml::Table = toml::from_str(text).map_err(|e| at(0..0, e.message().into()))?;
+        base.remove("twins");
+        for twin in file.twins {
+            let span = twin.fails.span();
+            let fails = crate::oracle::Property::from_name(twin.fails.get_ref())
+                .ok_or_else(|| at(span.clone(), format!("`fails` names no property: \"{}\"", twin.fails.get_ref())))?;
+            if let Some(m) = &twin.mutant {
+                if crate::mutants::find(m.get_ref()).is_none() {
+                    let names: Vec<&str> = crate::mutants::all().iter().map(|m| m.name).collect();
+                    return Err(at(
+                        m.span(),
+                        format!("no mutant is called \"{}\" (known: {})", m.get_ref(), names.join(", ")),
+                    ));
+                }
+            }
+            let mut patched = base.clone();
+            let patch = match &twin.patch {
+                Some(p) => {
+                    merge(&mut patched, p.get_ref());
+                    Some(toml::Value::Table(p.get_ref().clone()).to_string())
+                }
+                None => None,
+            };
+            let patched_text = toml::to_string(&patched).map_err(|e| at(span.clone(), e.to_string()))?;
+            let twin_scenario = Scenario::parse_one(path, &patched_text).map_err(|e| match e {
+                ScenarioError::Invalid { message, .. } => {
+                    at(twin.patch.as_ref().map_or(span.clone(), |p| p.span()), format!("the twin's patch: {message}"))
+                }
+                other => other,
+            })?;
+            scenario.twins.push(Twin {
+                mutant: twin.mutant.map(|m| m.into_inner()),
+                scenario: Box::new(twin_scenario),
+                patch,
+                fails,
+            });
+        }
+        Ok(scenario)
+    }
+
+    /// Parses one scenario, ignoring its twins.
+    fn parse_one(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         let at = |span: Range<usize>, message: String| {
             let (line, column) = line_column(text, span.start);
             ScenarioError::Invalid { path: path.to_owned(), line, column, message }
@@ -357,6 +435,7 @@ impl Scenario {
             clients,
             timeline,
             limits,
+            twins: Vec::new(),
         })
     }
 
@@ -410,6 +489,46 @@ struct File {
     #[serde(default)]
     timeline: Vec<StepFile>,
     limits: Option<LimitsFile>,
+    /// Read separately by [`TwinsFile`].
+    #[allow(dead_code)]
+    twins: Option<toml::Value>,
+}
+
+/// The `[[twins]]` blocks, read apart from the rest (they patch the rest).
+#[derive(Deserialize)]
+struct TwinsFile {
+    #[serde(default)]
+    twins: Vec<TwinFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TwinFile {
+    mutant: Option<Spanned<String>>,
+    patch: Option<Spanned<toml::Table>>,
+    fails: Spanned<String>,
+}
+
+/// Merges `patch` into `base`: tables key by key, arrays element by element (a longer patch appends), anything
+/// else replaced.
+fn merge(base: &mut toml::Table, patch: &toml::Table) {
+    for (key, value) in patch {
+        match (base.get_mut(key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(p)) => merge(b, p),
+            (Some(toml::Value::Array(b)), toml::Value::Array(p)) => {
+                for (i, item) in p.iter().enumerate() {
+                    match (b.get_mut(i), item) {
+                        (Some(toml::Value::Table(bt)), toml::Value::Table(pt)) => merge(bt, pt),
+                        (Some(slot), _) => *slot = item.clone(),
+                        (None, _) => b.push(item.clone()),
+                    }
+                }
+            }
+            _ => {
+                base.insert(key.clone(), value.clone());
+            }
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -618,7 +737,10 @@ impl ClientFile {
                 *a.get_ref()
             }
             (Some(a), _) => {
-                return Err(at(a.span(), "`end_after` goes with `end = \"fin\"`, \"reset\" or \"die_mid_message\"".into()))
+                return Err(at(
+                    a.span(),
+                    "`end_after` goes with `end = \"fin\"`, \"reset\" or \"die_mid_message\"".into(),
+                ))
             }
             (None, End::Fin) => messages.len(),
             (None, End::Reset | End::DieMidMessage) => {
@@ -735,7 +857,11 @@ impl StepFile {
                         None => {
                             return Err(at(
                                 name.span(),
-                                format!("no client is called \"{}\" (they are client-0 to client-{})", name.get_ref(), names.len() - 1),
+                                format!(
+                                    "no client is called \"{}\" (they are client-0 to client-{})",
+                                    name.get_ref(),
+                                    names.len() - 1
+                                ),
                             ))
                         }
                     }
@@ -825,7 +951,7 @@ impl LimitsFile {
             io_timeout: ms(self.io_timeout_ms.unwrap_or(2_000)),
             reconnect_within: ms(self.reconnect_within_ms.unwrap_or(2_000)),
             restart_within: ms(self.restart_within_ms.unwrap_or(1_000)),
-            refused_within: ms(self.refused_within_ms.unwrap_or(100)),
+            refused_within: ms(self.refused_within_ms.unwrap_or(50)),
             drain: ms(self.drain_ms.unwrap_or(1_000)),
         }
     }
@@ -887,6 +1013,35 @@ mod tests {
     }
 
     #[test]
+    fn twins_patch_the_scenario_and_name_real_mutants_and_properties() {
+        let s = parse(concat!(
+            "seeds = [1]\n[[clients]]\nmessages = [{ text = \"a\" }]\n",
+            "[[twins]]\nmutant = \"serial\"\nfails = \"liveness\"\n",
+            "[[twins]]\npatch = { clients = [{ empty = \"wait\" }], server = { buffer = 7 } }\nfails = \"liveness\"\n",
+        ))
+        .unwrap();
+        assert_eq!(s.twins.len(), 2);
+        assert_eq!(s.twins[0].mutant.as_deref(), Some("serial"));
+        assert_eq!(s.twins[1].scenario.clients[0].empty, EmptyPolicy::Wait);
+        assert_eq!(s.twins[1].scenario.server.config.buffer_size, 7);
+        assert_eq!(s.clients[0].empty, EmptyPolicy::Skip, "the original is untouched");
+        let base = "seeds = [1]\n[[clients]]\nmessages = [{ text = \"a\" }]\n[[twins]]\n";
+        for (twin, location, message) in [
+            ("mutant = \"nope\"\nfails = \"liveness\"\n", "t.toml:5:10:", "no mutant is called \"nope\""),
+            ("fails = \"speed\"\n", "t.toml:5:9:", "names no property"),
+            (
+                "patch = { server = { buffer = 0 } }\nfails = \"liveness\"\n",
+                "t.toml:5:9:",
+                "the twin's patch: `buffer` must be",
+            ),
+        ] {
+            let err = parse(&format!("{base}{twin}")).unwrap_err();
+            assert!(err.starts_with(&format!("scenarios/{location}")), "{err:?} should start with {location}");
+            assert!(err.contains(message), "{err:?} should mention {message:?}");
+        }
+    }
+
+    #[test]
     fn random_payloads_follow_the_seed() {
         let s = parse("seeds = [1]\n[[clients]]\ncount = 2\nmessages = [{ random = 64 }]\n").unwrap();
         assert_eq!(s.materialize(7), s.materialize(7));
@@ -898,27 +1053,55 @@ mod tests {
     fn mistakes_are_located() {
         let c = "seeds = [1]\n[[clients]]\nmessages = [{ text = \"a\" }]\n";
         let cases = [
-            ("seeds = [1]\n[[clients]]\nmessages = [{ txt = \"hi\" }]\n".to_string(), "t.toml:3:", "unknown variant `txt`"),
+            (
+                "seeds = [1]\n[[clients]]\nmessages = [{ txt = \"hi\" }]\n".to_string(),
+                "t.toml:3:",
+                "unknown variant `txt`",
+            ),
             ("seeds = []\n[[clients]]\nmessages = []\n".into(), "t.toml:1:9:", "at least one seed"),
             ("seeds = [1]\n[[clients]]\nmessages = [{ hex = \"0g\" }]\n".into(), "t.toml:3:", "non-hex digit"),
-            ("seeds = [1]\n[network]\nlatency_ms = [10, 1]\n[[clients]]\nmessages = []\n".into(), "t.toml:3:14:", "minimum above"),
+            (
+                "seeds = [1]\n[network]\nlatency_ms = [10, 1]\n[[clients]]\nmessages = []\n".into(),
+                "t.toml:3:14:",
+                "minimum above",
+            ),
             ("seeds = [1]\n[[clients]]\ncount = 0\nmessages = []\n".into(), "t.toml:3:9:", "`count` must be"),
             ("seeds = [1]\nclients = 3\n".into(), "t.toml:2:", "invalid type"),
-            ("seeds = [1]\n[[clients]]\nmessages = []\nspeed = 3\n".into(), "t.toml:2:", "unknown field `speed`"),
+            ("seeds = [1]\n[[clients]]\nmessages = []\nspeed = 3\n".into(), "t.toml:4:1:", "unknown field `speed`"),
             ("seeds = [1]\n".into(), "t.toml:1:1:", "at least one `[[clients]]`"),
-            (format!("{c}[[timeline]]\nat_ms = 5\naction = \"explode\"\n"), "t.toml:5:", "unknown variant `explode`"),
-            (format!("{c}[[timeline]]\nat_ms = 99999\naction = \"bounce\"\n"), "t.toml:4:9:", "deadline"),
-            (format!("{c}[[timeline]]\nat_ms = 5\naction = \"hold\"\nclients = [\"client-9\"]\n"), "t.toml:6:", "no client is called \"client-9\""),
-            (format!("{c}[[timeline]]\nat_ms = 5\naction = \"latency\"\n"), "t.toml:5:", "`ms` is required"),
-            (format!("{c}[[timeline]]\nat_ms = 5\naction = \"fail_rate\"\nrate = 2.0\n"), "t.toml:6:", "not between 0 and 1"),
-            (format!("{c}[[timeline]]\nat_ms = 5\naction = \"bounce\"\nrepeat = 3\n"), "t.toml:6:", "needs `every_ms`"),
-            (format!("{c}[[timeline]]\nat_ms = 5\naction = \"bounce\"\ndirection = \"to_server\"\n"), "t.toml:5:", "`direction` only goes"),
+            (format!("{c}[[timeline]]\nat_ms = 5\naction = \"explode\"\n"), "t.toml:6:", "unknown variant `explode`"),
+            (format!("{c}[[timeline]]\nat_ms = 99999\naction = \"bounce\"\n"), "t.toml:5:9:", "deadline"),
+            (
+                format!("{c}[[timeline]]\nat_ms = 5\naction = \"hold\"\nclients = [\"client-9\"]\n"),
+                "t.toml:7:12:",
+                "no client is called \"client-9\"",
+            ),
+            (format!("{c}[[timeline]]\nat_ms = 5\naction = \"latency\"\n"), "t.toml:6:", "`ms` is required"),
+            (
+                format!("{c}[[timeline]]\nat_ms = 5\naction = \"fail_rate\"\nrate = 2.0\n"),
+                "t.toml:7:8:",
+                "not between 0 and 1",
+            ),
+            (format!("{c}[[timeline]]\nat_ms = 5\naction = \"bounce\"\nrepeat = 3\n"), "t.toml:7:", "needs `every_ms`"),
+            (
+                format!("{c}[[timeline]]\nat_ms = 5\naction = \"bounce\"\ndirection = \"to_server\"\n"),
+                "t.toml:6:",
+                "`direction` only goes",
+            ),
             (format!("{c}end = \"fin\"\nend_after = 5\n"), "t.toml:5:", "needs 5 messages"),
             (format!("{c}end_after = 1\n"), "t.toml:4:", "`end_after` goes with"),
             (format!("{c}write_chunk = 0\n"), "t.toml:4:", "at least 1"),
             (format!("{c}read_chunk = [5, 2]\n"), "t.toml:4:", "1 <= min <= max"),
-            ("seeds = [1]\n[[clients]]\nexpect = \"refused\"\nmessages = [{ text = \"a\" }]\n".into(), "t.toml:4:", "sends no `messages`"),
-            ("seeds = [1]\n[server]\nbuffer = 0\n[[clients]]\nmessages = []\n".into(), "t.toml:3:10:", "`buffer` must be"),
+            (
+                "seeds = [1]\n[[clients]]\nexpect = \"refused\"\nmessages = [{ text = \"a\" }]\n".into(),
+                "t.toml:4:",
+                "sends no `messages`",
+            ),
+            (
+                "seeds = [1]\n[server]\nbuffer = 0\n[[clients]]\nmessages = []\n".into(),
+                "t.toml:3:10:",
+                "`buffer` must be",
+            ),
             ("seeds = [1\n".into(), "t.toml:1:", ""),
         ];
         for (text, location, message) in cases {

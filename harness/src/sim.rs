@@ -370,8 +370,10 @@ impl ClientScript {
             End::DieMidMessage => {
                 let mut stream = client.into_inner();
                 let next = &self.messages[self.spec.end_after];
-                let _ = tokio::time::timeout(self.limits.io_timeout, stream.write_all(&next[..next.len() / 2]))
-                    .await;
+                let _ = tokio::time::timeout(self.limits.io_timeout, stream.write_all(&next[..next.len() / 2])).await;
+                // A process dying with the first echoed bytes unread: the kernel answers with RST.
+                let mut probe = [0u8; 1];
+                let _ = tokio::time::timeout(self.limits.io_timeout, stream.get_mut().peek(&mut probe)).await;
                 drop(stream);
                 self.misbehaved(conn, &format!("died after {} of {} bytes of a message", next.len() / 2, next.len()));
             }
