@@ -94,6 +94,9 @@ pub struct CheckReport {
     pub runs: usize,
     /// Wall time of the suite, in seconds.
     pub seconds: f64,
+    /// The mutation score, when the catalogue was run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalogue: Option<crate::catalogue::CatalogueReport>,
 }
 
 /// Everything one scenario gave: its judgements per seed, with the runs kept for evidence.
@@ -219,6 +222,7 @@ fn assemble(scenarios: &[Scenario], target: &str, outcomes: &[ScenarioOutcome], 
         scenarios: scenario_reports,
         runs: outcomes.iter().map(|o| o.runs).sum(),
         seconds,
+        catalogue: None,
     }
 }
 

@@ -23,6 +23,7 @@
 //!
 //! The binary (`harness/src/main.rs`) is a thin layer of flags over these.
 
+pub mod catalogue;
 pub mod check;
 pub mod client;
 pub mod faults;
@@ -33,6 +34,7 @@ pub mod process;
 pub mod report;
 pub mod scenario;
 pub mod server;
+pub mod shrink;
 pub mod sim;
 pub mod trace;
 

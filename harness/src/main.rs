@@ -14,7 +14,7 @@ use echo_harness::client::{Client, Timeouts};
 use echo_harness::net::{Network, Real};
 use echo_harness::oracle::Verdict;
 use echo_harness::scenario::Scenario;
-use echo_harness::{check, exit, mutants, report, server, sim};
+use echo_harness::{catalogue, check, exit, mutants, report, server, sim};
 
 /// A property-based and fault-injection test harness for TCP echo servers.
 #[derive(Parser)]
@@ -67,6 +67,33 @@ enum Command {
         /// The server under test: `builtin` or a mutant's name (`echo-harness mutants --list`).
         #[arg(long, default_value = "builtin")]
         target: String,
+        /// Do not hunt the catalogue of planted bugs (it runs with the built-in target only).
+        #[arg(long)]
+        skip_mutants: bool,
+    },
+    /// Hunt every planted bug of the catalogue with the scenario suite and report the mutation score.
+    Mutants {
+        /// Directory of scenario files.
+        #[arg(long, default_value = "scenarios")]
+        scenarios: PathBuf,
+        /// Where each caught mutant's shrunk scenario is written (as mutants/NAME.toml).
+        #[arg(long, default_value = "reports")]
+        report_dir: PathBuf,
+        /// Print one JSON document instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Worker threads (default: all cores).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256).map(|v| v as usize))]
+        jobs: Option<usize>,
+        /// Wall-time budget per mutant, in seconds.
+        #[arg(long, default_value = "10", value_parser = parse_seconds)]
+        budget: Duration,
+        /// List the mutants and their bugs, and run nothing.
+        #[arg(long)]
+        list: bool,
+        /// Hunt only these mutants (comma-separated names).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
     /// Replay one scenario file under one seed and judge it.
     Run {
@@ -117,8 +144,12 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
             serve(addr, server::Config { buffer_size: buffer, max_connections, idle_timeout })
         }
         Command::Client { addr, timeout } => client(addr, timeout),
-        Command::Check { scenarios, json, report_dir, jobs, target } => {
-            run_check(&scenarios, json, &report_dir, jobs, &resolve_target(&target)?)
+        Command::Check { scenarios, json, report_dir, jobs, target, skip_mutants } => {
+            let catalogue = target == "builtin" && !skip_mutants;
+            run_check(&scenarios, json, &report_dir, jobs, &resolve_target(&target)?, catalogue)
+        }
+        Command::Mutants { scenarios, report_dir, json, jobs, budget, list, only } => {
+            run_mutants(&scenarios, &report_dir, json, jobs, budget, list, &only)
         }
         Command::Run { file, seed, trace, target } => run_one(&file, seed, trace, &resolve_target(&target)?),
     }
@@ -183,13 +214,8 @@ fn client(addr: SocketAddr, timeout: Duration) -> anyhow::Result<u8> {
     })
 }
 
-fn run_check(
-    dir: &Path,
-    json: bool,
-    report_dir: &Path,
-    jobs: Option<usize>,
-    target: &sim::Target,
-) -> anyhow::Result<u8> {
+/// Loads every scenario of `dir`, or says clearly why not.
+fn load_scenarios(dir: &Path) -> anyhow::Result<Vec<Scenario>> {
     if !dir.is_dir() {
         bail!(
             "scenario directory {} does not exist (run from the repository root, or pass --scenarios DIR)",
@@ -200,8 +226,30 @@ fn run_check(
     if scenarios.is_empty() {
         bail!("no scenario files (*.toml) in {}", dir.display());
     }
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let report = check::check(&scenarios, target, jobs);
+    Ok(scenarios)
+}
+
+fn all_cores(jobs: Option<usize>) -> usize {
+    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+fn run_check(
+    dir: &Path,
+    json: bool,
+    report_dir: &Path,
+    jobs: Option<usize>,
+    target: &sim::Target,
+    with_catalogue: bool,
+) -> anyhow::Result<u8> {
+    let scenarios = load_scenarios(dir)?;
+    let jobs = all_cores(jobs);
+    let mut report = check::check(&scenarios, target, jobs);
+    if with_catalogue {
+        let catalogue = catalogue::run(&scenarios, mutants::all(), jobs, catalogue::DEFAULT_BUDGET);
+        let dir = report_dir.join("mutants");
+        catalogue.write_minimal(&dir).with_context(|| format!("cannot write {}", dir.display()))?;
+        report.catalogue = Some(catalogue);
+    }
     std::fs::create_dir_all(report_dir).with_context(|| format!("cannot create {}", report_dir.display()))?;
     for (name, text) in [("check.md", report::markdown(&report)), ("check.json", report::json(&report))] {
         let path = report_dir.join(name);
@@ -213,7 +261,46 @@ fn run_check(
         print!("{}", report::table(&report));
         println!("report: {}", report_dir.join("check.md").display());
     }
-    Ok(if report.verdict == Verdict::Fail { exit::FAILED } else { exit::HELD })
+    let catalogue_held = report.catalogue.as_ref().is_none_or(|c| c.held());
+    Ok(if report.verdict == Verdict::Fail || !catalogue_held { exit::FAILED } else { exit::HELD })
+}
+
+fn run_mutants(
+    dir: &Path,
+    report_dir: &Path,
+    json: bool,
+    jobs: Option<usize>,
+    budget: Duration,
+    list: bool,
+    only: &[String],
+) -> anyhow::Result<u8> {
+    let mut chosen = mutants::all();
+    if !only.is_empty() {
+        for name in only {
+            if mutants::find(name).is_none() {
+                let known: Vec<&str> = chosen.iter().map(|m| m.name).collect();
+                bail!("unknown mutant `{name}` in --only (known: {})", known.join(", "));
+            }
+        }
+        chosen.retain(|m| only.iter().any(|n| n == m.name));
+    }
+    if list {
+        for m in &chosen {
+            println!("{:22} {}", m.name, m.bug);
+        }
+        return Ok(exit::HELD);
+    }
+    let scenarios = load_scenarios(dir)?;
+    let report = catalogue::run(&scenarios, chosen, all_cores(jobs), budget);
+    let minimal = report_dir.join("mutants");
+    report.write_minimal(&minimal).with_context(|| format!("cannot write {}", minimal.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report::catalogue_table(&report));
+        println!("shrunk scenarios: {}/NAME.toml", minimal.display());
+    }
+    Ok(if report.held() { exit::HELD } else { exit::FAILED })
 }
 
 fn run_one(file: &Path, seed: Option<u64>, trace: bool, target: &sim::Target) -> anyhow::Result<u8> {

@@ -7,7 +7,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use std::io;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 
 use crate::net::{Listener, Stream};
 use crate::server::{upper, upper_in_place, Config};
@@ -67,6 +69,18 @@ pub fn all() -> Vec<Mutant> {
         ),
         mutant!("drops_when_slow", "drops a reply when the client's socket is not writable at once", drops_when_slow),
         mutant!("slow_start", "takes 1.5 s after every start before it accepts anyone", slow_start),
+        Mutant {
+            name: "no_reuse_address",
+            bug: "does not set SO_REUSEADDR before bind: a quick restart meets \"Address already in use\"",
+            target: Target::binding("no_reuse_address", |binder, config| {
+                Box::pin(async move {
+                    // BUG: bind without SO_REUSEADDR.
+                    if let Ok(listener) = binder.bind(false).await {
+                        crate::server::run(listener, config, std::future::pending::<()>()).await
+                    }
+                })
+            }),
+        },
     ]
 }
 
@@ -76,26 +90,58 @@ pub fn find(name: &str) -> Option<Mutant> {
 }
 
 /// The correct accept loop: a task per connection running `conversation`.
-async fn accept_loop<L, F, Fut>(mut listener: L, conversation: F)
+async fn accept_loop<L, F, Fut>(mut listener: L, config: Config, conversation: F)
 where
     L: Listener,
-    F: Fn(L::Stream) -> Fut,
+    F: Fn(L::Stream, Config) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     while let Ok((stream, _)) = listener.accept().await {
-        tokio::spawn(conversation(stream));
+        tokio::spawn(conversation(stream, config.clone()));
+    }
+}
+
+/// A read bounded by the idle timeout, as the real server's: silence reads as EOF.
+async fn read<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut [u8], config: &Config) -> io::Result<usize> {
+    match config.idle_timeout {
+        Some(idle) => tokio::time::timeout(idle, stream.read(buf)).await.unwrap_or(Ok(0)),
+        None => stream.read(buf).await,
+    }
+}
+
+/// A complete write bounded by the idle timeout, as the real server's.
+async fn write_all<S: AsyncWrite + Unpin>(stream: &mut S, buf: &[u8], config: &Config) -> io::Result<()> {
+    match config.idle_timeout {
+        Some(idle) => tokio::time::timeout(idle, stream.write_all(buf))
+            .await
+            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+        None => stream.write_all(buf).await,
+    }
+}
+
+/// The correct communication loop, for mutants whose bug is elsewhere.
+async fn echo<S: Stream>(mut stream: S, config: &Config) -> io::Result<()> {
+    let mut buf = vec![0u8; config.buffer_size];
+    loop {
+        let n = read(&mut stream, &mut buf, config).await?;
+        if n == 0 {
+            return stream.shutdown().await;
+        }
+        upper_in_place(&mut buf[..n]);
+        write_all(&mut stream, &buf[..n], config).await?;
     }
 }
 
 async fn partial_send<L: Listener>(listener: L, config: Config) {
-    accept_loop(listener, move |mut stream| async move {
+    accept_loop(listener, config, |mut stream, config| async move {
         let mut buf = vec![0u8; config.buffer_size];
-        while let Ok(n @ 1..) = stream.read(&mut buf).await {
+        while let Ok(n @ 1..) = read(&mut stream, &mut buf, &config).await {
             upper_in_place(&mut buf[..n]);
             if stream.write(&buf[..n]).await.is_err() {
                 break; // BUG: the count is ignored, the rest of the reply is lost
             }
         }
+        let _ = stream.shutdown().await;
     })
     .await
 }
@@ -103,20 +149,20 @@ async fn partial_send<L: Listener>(listener: L, config: Config) {
 async fn single_client<L: Listener>(mut listener: L, config: Config) {
     // BUG: no connection loop.
     if let Ok((stream, _)) = listener.accept().await {
-        let _ = echo(stream, config.buffer_size).await;
+        let _ = echo(stream, &config).await;
     }
 }
 
 async fn no_eof_check<L: Listener>(listener: L, config: Config) {
-    accept_loop(listener, move |mut stream| async move {
+    accept_loop(listener, config, |mut stream, config| async move {
         let mut buf = vec![0u8; config.buffer_size];
         loop {
-            match stream.read(&mut buf).await {
+            match read(&mut stream, &mut buf, &config).await {
                 // BUG: a 0-byte read is treated as an empty message; the loop spins (politely) forever.
                 Ok(0) => tokio::time::sleep(Duration::from_millis(1)).await,
                 Ok(n) => {
                     upper_in_place(&mut buf[..n]);
-                    if stream.write_all(&buf[..n]).await.is_err() {
+                    if write_all(&mut stream, &buf[..n], &config).await.is_err() {
                         break;
                     }
                 }
@@ -133,9 +179,9 @@ async fn dies_on_client_error<L: Listener>(mut listener: L, config: Config) {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { return };
-                let died = died.clone();
+                let (died, config) = (died.clone(), config.clone());
                 tokio::spawn(async move {
-                    if echo(stream, config.buffer_size).await.is_err() {
+                    if echo(stream, &config).await.is_err() {
                         let _ = died.send(()).await; // BUG: no try/except around the conversation
                     }
                 });
@@ -146,13 +192,13 @@ async fn dies_on_client_error<L: Listener>(mut listener: L, config: Config) {
 }
 
 async fn one_read_one_message<L: Listener>(listener: L, config: Config) {
-    accept_loop(listener, move |mut stream| async move {
+    accept_loop(listener, config, |mut stream, config| async move {
         let mut buf = vec![0u8; config.buffer_size];
         let mut junk = vec![0u8; 64 * 1024];
-        while let Ok(n @ 1..) = stream.read(&mut buf).await {
+        while let Ok(n @ 1..) = read(&mut stream, &mut buf, &config).await {
             upper_in_place(&mut buf[..n]);
-            if stream.write_all(&buf[..n]).await.is_err() {
-                break;
+            if write_all(&mut stream, &buf[..n], &config).await.is_err() {
+                return;
             }
             // BUG: "that read was the message": anything already buffered is taken for noise and dropped.
             loop {
@@ -166,39 +212,41 @@ async fn one_read_one_message<L: Listener>(listener: L, config: Config) {
                 }
             }
         }
+        let _ = stream.shutdown().await;
     })
     .await
 }
 
 async fn unicode_upper<L: Listener>(listener: L, config: Config) {
-    accept_loop(listener, move |mut stream| async move {
+    accept_loop(listener, config, |mut stream, config| async move {
         let mut buf = vec![0u8; config.buffer_size];
-        while let Ok(n @ 1..) = stream.read(&mut buf).await {
+        while let Ok(n @ 1..) = read(&mut stream, &mut buf, &config).await {
             // BUG: `data.decode().upper().encode()`.
             let reply = String::from_utf8_lossy(&buf[..n]).to_uppercase().into_bytes();
-            if stream.write_all(&reply).await.is_err() {
-                break;
+            if write_all(&mut stream, &reply, &config).await.is_err() {
+                return;
             }
         }
+        let _ = stream.shutdown().await;
     })
     .await
 }
 
 async fn serial<L: Listener>(mut listener: L, config: Config) {
     while let Ok((stream, _)) = listener.accept().await {
-        let _ = echo(stream, config.buffer_size).await; // BUG: no task per connection
+        let _ = echo(stream, &config).await; // BUG: no task per connection
     }
 }
 
 async fn leaks_connections<L: Listener>(listener: L, config: Config) {
     let kept = Arc::new(Mutex::new(Vec::new()));
-    accept_loop(listener, move |mut stream| {
+    accept_loop(listener, config, move |mut stream, config| {
         let kept = kept.clone();
         async move {
             let mut buf = vec![0u8; config.buffer_size];
-            while let Ok(n @ 1..) = stream.read(&mut buf).await {
+            while let Ok(n @ 1..) = read(&mut stream, &mut buf, &config).await {
                 upper_in_place(&mut buf[..n]);
-                if stream.write_all(&buf[..n]).await.is_err() {
+                if write_all(&mut stream, &buf[..n], &config).await.is_err() {
                     break;
                 }
             }
@@ -210,26 +258,27 @@ async fn leaks_connections<L: Listener>(listener: L, config: Config) {
 
 async fn shared_buffer<L: Listener>(listener: L, config: Config) {
     let shared = Arc::new(Mutex::new(Vec::new()));
-    accept_loop(listener, move |mut stream| {
+    accept_loop(listener, config, move |mut stream, config| {
         let shared = shared.clone();
         async move {
             let mut buf = vec![0u8; config.buffer_size];
-            while let Ok(n @ 1..) = stream.read(&mut buf).await {
+            while let Ok(n @ 1..) = read(&mut stream, &mut buf, &config).await {
                 // BUG: one global reply buffer; another connection may fill it before this one sends it.
                 *shared.lock().expect("shared") = upper(&buf[..n]);
                 tokio::task::yield_now().await;
                 let reply = shared.lock().expect("shared").clone();
-                if stream.write_all(&reply).await.is_err() {
-                    break;
+                if write_all(&mut stream, &reply, &config).await.is_err() {
+                    return;
                 }
             }
+            let _ = stream.shutdown().await;
         }
     })
     .await
 }
 
 async fn unflushed_close<L: Listener>(listener: L, config: Config) {
-    accept_loop(listener, move |stream| async move {
+    accept_loop(listener, config, |stream, config| async move {
         let (mut rd, wr) = tokio::io::split(stream);
         let mut wr = BufWriter::new(wr);
         let mut buf = vec![0u8; config.buffer_size];
@@ -242,12 +291,12 @@ async fn unflushed_close<L: Listener>(listener: L, config: Config) {
                     if wr.flush().await.is_err() {
                         return;
                     }
-                    rd.read(&mut buf).await
+                    read(&mut rd, &mut buf, &config).await
                 }
             };
             let Ok(n @ 1..) = n else { return }; // BUG: returns at EOF without flushing
             upper_in_place(&mut buf[..n]);
-            if wr.write_all(&buf[..n]).await.is_err() {
+            if write_all(&mut wr, &buf[..n], &config).await.is_err() {
                 return;
             }
         }
@@ -256,9 +305,9 @@ async fn unflushed_close<L: Listener>(listener: L, config: Config) {
 }
 
 async fn drops_when_slow<L: Listener>(listener: L, config: Config) {
-    accept_loop(listener, move |mut stream| async move {
+    accept_loop(listener, config, |mut stream, config| async move {
         let mut buf = vec![0u8; config.buffer_size];
-        while let Ok(n @ 1..) = stream.read(&mut buf).await {
+        while let Ok(n @ 1..) = read(&mut stream, &mut buf, &config).await {
             upper_in_place(&mut buf[..n]);
             let mut sent = 0;
             while sent < n {
@@ -274,6 +323,7 @@ async fn drops_when_slow<L: Listener>(listener: L, config: Config) {
                 }
             }
         }
+        let _ = stream.shutdown().await;
     })
     .await
 }
@@ -281,17 +331,4 @@ async fn drops_when_slow<L: Listener>(listener: L, config: Config) {
 async fn slow_start<L: Listener>(listener: L, config: Config) {
     tokio::time::sleep(Duration::from_millis(1500)).await; // BUG: loads its state before accepting
     crate::server::run(listener, config, std::future::pending::<()>()).await
-}
-
-/// The correct communication loop, for mutants whose bug is elsewhere.
-async fn echo<S: AsyncReadExt + AsyncWrite + Unpin + Stream>(mut stream: S, buffer: usize) -> std::io::Result<()> {
-    let mut buf = vec![0u8; buffer];
-    loop {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            return stream.shutdown().await;
-        }
-        upper_in_place(&mut buf[..n]);
-        stream.write_all(&buf[..n]).await?;
-    }
 }

@@ -511,10 +511,18 @@ fn restart(view: &View) -> Judgement {
                 )
             }
             None => {
+                let why = run.records.iter().find_map(|r| match &r.event {
+                    Event::ServerFailed { reason } if r.at >= t => Some(format!(": the {reason}")),
+                    _ => None,
+                });
                 return Judgement::fail(
                     Property::Restart,
-                    format!("no connection opened after the restart at {} was served", secs(t)),
-                )
+                    format!(
+                        "no connection opened after the restart at {} was served{}",
+                        secs(t),
+                        why.unwrap_or_default()
+                    ),
+                );
             }
         }
     }

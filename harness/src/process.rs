@@ -45,11 +45,14 @@ impl Sockets {
 
     /// Closes every open socket, oldest first, as the kernel does when a process dies: a socket with unread
     /// data sends RST, the others FIN. Must run inside the host.
-    pub fn kill_all(&self) {
+    /// Returns how many were still open.
+    pub fn kill_all(&self) -> usize {
         let slots = std::mem::take(&mut *self.slots.lock().expect("sockets lock"));
+        let mut open = 0;
         for slot in slots {
-            drop(slot.lock().expect("slot lock").take());
+            open += usize::from(slot.lock().expect("slot lock").take().is_some());
         }
+        open
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use crate::catalogue::CatalogueReport;
 use crate::check::CheckReport;
 use crate::oracle::Verdict;
 
@@ -25,6 +26,12 @@ fn summary_line(report: &CheckReport) -> String {
     };
     if skipped > 0 {
         let _ = write!(line, " ({skipped} skipped)");
+    }
+    if let Some(c) = &report.catalogue {
+        let _ = write!(line, "; {} of {} planted bugs caught", c.caught, c.mutants.len());
+        if c.correct_server.false_alarms > 0 {
+            let _ = write!(line, ", {} FALSE ALARMS", c.correct_server.false_alarms);
+        }
     }
     line
 }
@@ -70,7 +77,84 @@ pub fn table(report: &CheckReport) -> String {
         }
         out.push('\n');
     }
+    if let Some(catalogue) = &report.catalogue {
+        out.push('\n');
+        out.push_str(&catalogue_table(catalogue));
+    }
     let _ = writeln!(out, "\n{}", summary_line(report));
+    out
+}
+
+/// The mutation-score table: one row per planted bug, then the correct server and the score.
+pub fn catalogue_table(c: &CatalogueReport) -> String {
+    let mut out = String::new();
+    let w = c.mutants.iter().map(|m| m.name.len()).max().unwrap_or(0).max("correct server".len());
+    let _ = writeln!(
+        out,
+        "{:w$}  CAUGHT  PROPERTY        SCENARIO                   SEED  RUNS    TIME  MINIMAL",
+        "MUTANT"
+    );
+    for m in &c.mutants {
+        let _ = writeln!(
+            out,
+            "{:w$}  {:6}  {:14}  {:25}  {:>4}  {:>4}  {:>5.2}s  {}",
+            m.name,
+            if m.caught { "yes" } else { "NO" },
+            m.property.as_deref().unwrap_or("-"),
+            m.scenario.as_deref().unwrap_or("-"),
+            m.seed.map_or("-".into(), |s| s.to_string()),
+            m.runs,
+            m.seconds,
+            m.minimal_text.as_deref().unwrap_or("-"),
+        );
+    }
+    let cs = &c.correct_server;
+    let _ = writeln!(out, "{:w$}  false alarms: {} in {} runs", "correct server", cs.false_alarms, cs.runs);
+    if let Some(first) = &cs.first {
+        let _ = writeln!(out, "{:w$}  first: {first}", "");
+    }
+    let _ = writeln!(
+        out,
+        "mutation score: {} of {} caught ({:.0}%), {:.2}s",
+        c.caught,
+        c.mutants.len(),
+        100.0 * c.caught as f64 / c.mutants.len().max(1) as f64,
+        c.seconds
+    );
+    out
+}
+
+/// The catalogue as a Markdown section.
+pub fn catalogue_markdown(c: &CatalogueReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Mutation score: **{} of {}** planted bugs caught; the correct server raised {} false alarms in {} runs.\n",
+        c.caught,
+        c.mutants.len(),
+        c.correct_server.false_alarms,
+        c.correct_server.runs
+    );
+    let _ = writeln!(
+        out,
+        "| mutant | bug | caught | property | scenario | seed | runs | time | minimal failing scenario |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---:|---:|---:|---|");
+    for m in &c.mutants {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {} | {} | {} | {:.2} s | {} |",
+            m.name,
+            md_cell(&m.bug),
+            if m.caught { "yes" } else { "**no**" },
+            m.property.as_deref().unwrap_or("-"),
+            m.scenario.as_deref().map_or("-".into(), |s| format!("`{s}`")),
+            m.seed.map_or("-".into(), |s| s.to_string()),
+            m.runs,
+            m.seconds,
+            m.minimal_text.as_deref().unwrap_or("-"),
+        );
+    }
     out
 }
 
@@ -126,6 +210,10 @@ pub fn markdown(report: &CheckReport) -> String {
             seeds.join(", "),
             s.seconds
         );
+    }
+    if let Some(catalogue) = &report.catalogue {
+        let _ = writeln!(out, "\n## Catalogue of planted bugs\n");
+        out.push_str(&catalogue_markdown(catalogue));
     }
     let failures: Vec<_> = report.properties.iter().filter(|p| p.verdict == Verdict::Fail).collect();
     if !failures.is_empty() {
@@ -195,6 +283,44 @@ mod tests {
             }],
             runs: 12,
             seconds: 1.25,
+            catalogue: Some(CatalogueReport {
+                mutants: vec![
+                    crate::catalogue::MutantReport {
+                        name: "partial_send".into(),
+                        bug: "send, not sendall".into(),
+                        caught: true,
+                        property: Some("echo-integrity".into()),
+                        scenario: Some("partial_sends".into()),
+                        seed: Some(1),
+                        runs: 4,
+                        seconds: 0.02,
+                        minimal: Some(crate::shrink::Size { clients: 1, messages: 1, faults: 0, bytes: 42 }),
+                        minimal_text: Some("1 client, 1 msg, 0 faults, 42 B".into()),
+                        replay: Some(
+                            "echo-harness run scenarios/partial_sends.toml --seed 1 --target partial_send --trace"
+                                .into(),
+                        ),
+                        minimal_scenario: None,
+                    },
+                    crate::catalogue::MutantReport {
+                        name: "serial".into(),
+                        bug: "one client at a time".into(),
+                        caught: false,
+                        property: None,
+                        scenario: None,
+                        seed: None,
+                        runs: 128,
+                        seconds: 10.0,
+                        minimal: None,
+                        minimal_text: None,
+                        replay: None,
+                        minimal_scenario: None,
+                    },
+                ],
+                correct_server: crate::catalogue::CorrectReport { false_alarms: 0, runs: 128, first: None },
+                caught: 1,
+                seconds: 10.5,
+            }),
         }
     }
 

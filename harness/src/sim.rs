@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::client::{Client, Timeouts};
-use crate::faults::Shaped;
+use crate::faults::{Shaped, Shaping};
 use crate::net::{self, Network};
 use crate::process::{ProcessListener, Sockets};
 use crate::scenario::{Action, ClientSpec, Direction, EmptyPolicy, End, Expect, Limits, Scenario, Who};
@@ -33,33 +33,58 @@ pub fn epoch() -> SystemTime {
 /// A future that serves a listener until the server process dies.
 pub type ServeFuture = Pin<Box<dyn Future<Output = ()>>>;
 
-/// The server under test, as a value: how to serve a bound simulated listener.
+/// The server under test, as a value: how one incarnation of the server process binds and serves.
 ///
-/// The runner binds `server:8081` (again after each restart) and hands the listener over (wrapped, see
-/// [`crate::process`]). A user's server that
-/// is generic over [`net::Listener`] becomes a target in one line:
-/// `Target::new("mine", |listener| Box::pin(my_server::run(listener)))`.
+/// Most targets let the runner bind `server:8081` with SO_REUSEADDR (again after each restart) and serve the
+/// listener it hands over (wrapped, see [`crate::process`]). A user's server that is generic over
+/// [`net::Listener`] becomes a target in one line:
+/// `Target::new("mine", |listener| Box::pin(my_server::run(listener)))`. A target that binds itself
+/// ([`Target::binding`]) chooses its socket options, and meets the reuse-address rule (see [`Binder`]).
 #[derive(Clone)]
 pub struct Target {
     /// Shown in reports.
     name: Arc<str>,
-    /// Serves one incarnation of the server.
-    serve: Arc<dyn Fn(ProcessListener, server::Config) -> ServeFuture + Send + Sync>,
+    /// Starts one incarnation of the server process.
+    serve: Arc<dyn Fn(Binder, server::Config) -> ServeFuture + Send + Sync>,
 }
 
 impl Target {
-    /// A target from a serving function.
+    /// A target from a serving function, given a listener bound with SO_REUSEADDR.
     pub fn new(
         name: impl Into<Arc<str>>,
         serve: impl Fn(ProcessListener) -> ServeFuture + Send + Sync + 'static,
     ) -> Target {
-        Target { name: name.into(), serve: Arc::new(move |listener, _config| serve(listener)) }
+        let serve = Arc::new(serve);
+        Target::binding(name, move |binder, _config| {
+            let serve = serve.clone();
+            Box::pin(async move {
+                if let Ok(listener) = binder.bind(true).await {
+                    serve(listener).await
+                }
+            })
+        })
     }
 
     /// A target that takes the scenario's `[server]` settings (buffer, connection limit, idle timeout).
     pub fn configurable(
         name: impl Into<Arc<str>>,
         serve: impl Fn(ProcessListener, server::Config) -> ServeFuture + Send + Sync + 'static,
+    ) -> Target {
+        let serve = Arc::new(serve);
+        Target::binding(name, move |binder, config| {
+            let serve = serve.clone();
+            Box::pin(async move {
+                if let Ok(listener) = binder.bind(true).await {
+                    serve(listener, config).await
+                }
+            })
+        })
+    }
+
+    /// A target that binds its listener itself, through `binder`.
+    pub fn binding(
+        name: impl Into<Arc<str>>,
+        serve: impl Fn(Binder, server::Config) -> ServeFuture + Send + Sync + 'static,
     ) -> Target {
         Target { name: name.into(), serve: Arc::new(serve) }
     }
@@ -75,6 +100,60 @@ impl Target {
     /// The name reports use.
     pub fn name(&self) -> &str {
         &self.name
+    }
+}
+
+/// How long a connection closed first by the server stays in TIME_WAIT on its side (Linux: 60 s).
+pub const TIME_WAIT: Duration = Duration::from_secs(60);
+
+/// What the server's port remembers of the previous incarnation: the reuse-address rule of Linux.
+#[derive(Debug, Default)]
+struct Port {
+    /// Until when connections of a killed incarnation sit in TIME_WAIT (the server's side closed first).
+    time_wait_until: Duration,
+    /// How many there were.
+    time_wait_count: usize,
+    /// Whether those sockets had SO_REUSEADDR.
+    old_reuse: bool,
+    /// Whether the running incarnation's listener has it.
+    reuse: bool,
+}
+
+/// Binds one incarnation's listener, applying the reuse-address rule turmoil does not model: while the previous
+/// incarnation's connections are in TIME_WAIT, a bind fails with AddrInUse unless both the old sockets and the
+/// new one set SO_REUSEADDR (verified on Linux 6.x; see the real-socket checks).
+pub struct Binder {
+    /// The incarnation's socket registry.
+    sockets: Sockets,
+    /// Server-side stream shaping.
+    shaping: Shaping,
+    /// Seeds the shaping.
+    seed: u64,
+    /// The port's memory.
+    port: Arc<Mutex<Port>>,
+    /// Where a failed bind is reported.
+    log: Log,
+}
+
+impl Binder {
+    /// Binds `0.0.0.0:8081`, with or without SO_REUSEADDR.
+    pub async fn bind(self, reuse_address: bool) -> std::io::Result<ProcessListener> {
+        let now = turmoil::sim_elapsed().unwrap_or_default();
+        {
+            let mut port = self.port.lock().expect("port lock");
+            if now < port.time_wait_until && !(port.old_reuse && reuse_address) {
+                let reason = format!(
+                    "bind failed: address in use ({} connections of the previous process in TIME_WAIT{})",
+                    port.time_wait_count,
+                    if reuse_address { ", which did not set SO_REUSEADDR" } else { "; SO_REUSEADDR not set" }
+                );
+                self.log.host(Event::ServerFailed { reason: reason.clone() });
+                return Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, reason));
+            }
+            port.reuse = reuse_address;
+        }
+        let listener = net::Sim::bind(SocketAddr::from(([0, 0, 0, 0], SERVER_PORT))).await?;
+        Ok(ProcessListener::new(listener, self.sockets, self.shaping, self.seed))
     }
 }
 
@@ -126,7 +205,7 @@ pub fn run(scenario: &Scenario, seed: u64, target: &Target) -> Run {
         .tcp_capacity(scenario.network.tcp_capacity)
         .build();
 
-    // The server process: the target serving a registered listener, until the runner kills it.
+    // The server process: the target binding and serving, until it exits or the runner kills it.
     let serve = target.serve.clone();
     let kill = Arc::new(tokio::sync::Notify::new());
     let current = Arc::new(Mutex::new(Sockets::default()));
@@ -136,26 +215,40 @@ pub fn run(scenario: &Scenario, seed: u64, target: &Target) -> Run {
         let shaping = scenario.server.shaping;
         let config = scenario.server.config.clone();
         let incarnations = Arc::new(AtomicUsize::new(0));
+        let port = Arc::new(Mutex::new(Port::default()));
+        let log = log.clone();
         sim.host(SERVER_HOST, move || {
             let serve = serve.clone();
             let kill = kill.clone();
             let sockets = Sockets::default();
             *current.lock().expect("current sockets") = sockets.clone();
             let incarnation = incarnations.fetch_add(1, Ordering::Relaxed) as u64;
-            let config = config.clone();
+            let binder = Binder {
+                sockets: sockets.clone(),
+                shaping,
+                seed: seed ^ incarnation.wrapping_mul(0xa076_1d64_78bd_642f),
+                port: port.clone(),
+                log: log.clone(),
+            };
+            let mut serving = serve(binder, config.clone());
+            let port = port.clone();
             async move {
-                let listener = net::Sim::bind(SocketAddr::from(([0, 0, 0, 0], SERVER_PORT))).await?;
-                let seed = seed ^ incarnation.wrapping_mul(0xa076_1d64_78bd_642f);
-                let mut serving = serve(ProcessListener::new(listener, sockets.clone(), shaping, seed), config);
                 tokio::select! {
                     _ = &mut serving => {} // the process exited on its own
                     _ = kill.notified() => {}
                 }
                 // Exited or killed: the listener and the target's own sockets go first, then every accepted
                 // stream in accept order (see `process`), as the kernel closes a dead process's sockets. The
-                // port is closed until the runner restarts the host.
+                // port is closed until the runner restarts the host; the connections the server's side closed
+                // first sit in TIME_WAIT.
                 drop(serving);
-                sockets.kill_all();
+                let closed = sockets.kill_all();
+                if closed > 0 {
+                    let mut port = port.lock().expect("port lock");
+                    port.time_wait_until = turmoil::sim_elapsed().unwrap_or_default() + TIME_WAIT;
+                    port.time_wait_count = closed;
+                    port.old_reuse = port.reuse;
+                }
                 std::future::pending::<()>().await;
                 Ok(())
             }

@@ -71,6 +71,11 @@ pub enum Event {
         /// How.
         how: String,
     },
+    /// The server process could not start (e.g. its bind failed).
+    ServerFailed {
+        /// Why.
+        reason: String,
+    },
     /// After the last client left (and the drain time), the server still held this many connections open.
     ServerConnections {
         /// Connections the server process has not closed.
@@ -132,6 +137,7 @@ impl fmt::Display for Record {
                 Ok(())
             }
             Event::Misbehaved { client, conn, how } => write!(f, "client-{client} conn {conn}: {how}"),
+            Event::ServerFailed { reason } => write!(f, "server process failed: {reason}"),
             Event::ServerConnections { open } => write!(f, "server holds {open} open connections"),
             Event::ClientDone { client, answered, of } => write!(f, "client-{client} done: {answered}/{of} answered"),
             Event::Fault { action } => write!(f, "fault: {action}"),

@@ -1,0 +1,203 @@
+//! The mutation score: every planted bug of [`crate::mutants`] hunted with the scenario suite, and the correct
+//! server run through the same suite (it must raise no false alarm).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::check::{replay_command, run_and_judge};
+use crate::mutants::Mutant;
+use crate::oracle::Verdict;
+use crate::scenario::Scenario;
+use crate::shrink::{shrink, Size};
+use crate::sim::Target;
+
+/// The wall-time budget per mutant: each must be caught within it (10 s on the project's 2-core machine).
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(10);
+
+/// Simulations a shrink may spend per caught mutant.
+pub const SHRINK_RUNS: usize = 300;
+
+/// One mutant's hunt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MutantReport {
+    /// The mutant's name.
+    pub name: String,
+    /// Its bug, in one line.
+    pub bug: String,
+    /// Whether a property failed against it.
+    pub caught: bool,
+    /// The first property that failed.
+    pub property: Option<String>,
+    /// The scenario it failed in.
+    pub scenario: Option<String>,
+    /// The seed.
+    pub seed: Option<u64>,
+    /// Simulations run until it was caught (or until the budget ran out).
+    pub runs: usize,
+    /// Wall time until it was caught, in seconds.
+    pub seconds: f64,
+    /// The size of the shrunk failing scenario.
+    pub minimal: Option<Size>,
+    /// One-line description of `minimal`.
+    pub minimal_text: Option<String>,
+    /// The command that replays the catch.
+    pub replay: Option<String>,
+    /// The shrunk failing scenario, as a scenario file.
+    #[serde(skip)]
+    pub minimal_scenario: Option<String>,
+}
+
+/// The correct server's run through the same suite.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CorrectReport {
+    /// Runs in which a property failed: must be 0.
+    pub false_alarms: usize,
+    /// Runs made.
+    pub runs: usize,
+    /// The first false alarm, if any.
+    pub first: Option<String>,
+}
+
+/// The whole catalogue.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CatalogueReport {
+    /// Per mutant, in catalogue order.
+    pub mutants: Vec<MutantReport>,
+    /// The correct server.
+    pub correct_server: CorrectReport,
+    /// Mutants caught out of all.
+    pub caught: usize,
+    /// Wall time of the whole catalogue, in seconds.
+    pub seconds: f64,
+}
+
+impl CatalogueReport {
+    /// Every mutant caught and no false alarm.
+    pub fn held(&self) -> bool {
+        self.caught == self.mutants.len() && self.correct_server.false_alarms == 0
+    }
+
+    /// Writes each caught mutant's shrunk scenario to `dir/NAME.toml`.
+    pub fn write_minimal(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        for m in &self.mutants {
+            if let Some(text) = &m.minimal_scenario {
+                std::fs::write(dir.join(format!("{}.toml", m.name)), text)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Hunts every mutant (on `jobs` threads) and runs the correct server, each within `budget` of wall time.
+pub fn run(scenarios: &[Scenario], mutants: Vec<Mutant>, jobs: usize, budget: Duration) -> CatalogueReport {
+    let started = Instant::now();
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<MutantReport>>> = Mutex::new((0..mutants.len()).map(|_| None).collect());
+    let correct: Mutex<Option<CorrectReport>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| loop {
+                // Job 0 is the correct server; jobs 1.. are the mutants.
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i == 0 {
+                    *correct.lock().expect("correct lock") = Some(run_correct(scenarios));
+                } else if let Some(mutant) = mutants.get(i - 1) {
+                    let report = hunt(mutant, scenarios, budget);
+                    results.lock().expect("results lock")[i - 1] = Some(report);
+                } else {
+                    break;
+                }
+            });
+        }
+    });
+    let mutants: Vec<MutantReport> =
+        results.into_inner().expect("results lock").into_iter().map(|r| r.expect("every mutant ran")).collect();
+    CatalogueReport {
+        caught: mutants.iter().filter(|m| m.caught).count(),
+        mutants,
+        correct_server: correct.into_inner().expect("correct lock").expect("the correct server ran"),
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+/// Runs the suite against `mutant` until a property fails or `budget` runs out, then shrinks the catch.
+pub fn hunt(mutant: &Mutant, scenarios: &[Scenario], budget: Duration) -> MutantReport {
+    let started = Instant::now();
+    let mut runs = 0;
+    let mut report = MutantReport {
+        name: mutant.name.into(),
+        bug: mutant.bug.into(),
+        caught: false,
+        property: None,
+        scenario: None,
+        seed: None,
+        runs: 0,
+        seconds: 0.0,
+        minimal: None,
+        minimal_text: None,
+        replay: None,
+        minimal_scenario: None,
+    };
+    // Seed by seed across the scenarios, so every scenario gets a chance early.
+    let rounds = scenarios.iter().map(|s| s.seeds.len()).max().unwrap_or(0);
+    for round in 0..rounds {
+        for scenario in scenarios {
+            let Some(&seed) = scenario.seeds.get(round) else { continue };
+            if started.elapsed() > budget {
+                report.runs = runs;
+                report.seconds = started.elapsed().as_secs_f64();
+                return report;
+            }
+            let (_, judgements) = run_and_judge(scenario, seed, &mutant.target);
+            runs += 2;
+            let Some(failed) = judgements.into_iter().find(|j| j.verdict == Verdict::Fail) else { continue };
+            report.caught = true;
+            report.runs = runs;
+            report.seconds = started.elapsed().as_secs_f64();
+            report.property = Some(failed.property.name().into());
+            report.scenario = Some(scenario.name.clone());
+            report.seed = Some(seed);
+            report.replay = Some(replay_command(scenario, seed, mutant.name));
+            let shrunk = shrink(scenario, seed, &mutant.target, failed.property, SHRINK_RUNS);
+            let size = Size::of(&shrunk.scenario);
+            report.minimal = Some(size);
+            report.minimal_text = Some(size.to_string());
+            report.minimal_scenario = Some(format!(
+                "# The smallest scenario found that still catches the mutant `{}` ({}): `{}` fails under seed {seed}.\n# Shrunk from scenarios/{}.toml. Replay: echo-harness run THIS_FILE --seed {seed} --target {} --trace\n{}",
+                mutant.name,
+                mutant.bug,
+                failed.property.name(),
+                scenario.name,
+                mutant.name,
+                shrunk.scenario.to_toml()
+            ));
+            return report;
+        }
+    }
+    report.runs = runs;
+    report.seconds = started.elapsed().as_secs_f64();
+    report
+}
+
+/// The correct server through every scenario and seed.
+fn run_correct(scenarios: &[Scenario]) -> CorrectReport {
+    let target = Target::builtin();
+    let mut report = CorrectReport { false_alarms: 0, runs: 0, first: None };
+    for scenario in scenarios {
+        for &seed in &scenario.seeds {
+            let (_, judgements) = run_and_judge(scenario, seed, &target);
+            report.runs += 2;
+            if let Some(j) = judgements.iter().find(|j| j.verdict == Verdict::Fail) {
+                report.false_alarms += 1;
+                report.first.get_or_insert_with(|| {
+                    format!("{} seed {seed}: {} failed: {}", scenario.name, j.property.name(), j.detail)
+                });
+            }
+        }
+    }
+    report
+}
