@@ -137,10 +137,16 @@ fn run_scenario(scenario: &Scenario, target: &Target) -> ScenarioOutcome {
 
 /// Runs `scenario` under `seed` twice and judges it on every property, determinism included.
 pub fn run_and_judge(scenario: &Scenario, seed: u64, target: &Target) -> (Run, Vec<Judgement>) {
-    let run = sim::run(scenario, seed, target);
+    let (run, mut judgements) = run_once(scenario, seed, target);
     let again = sim::run(scenario, seed, target);
-    let mut judgements = judge(scenario, &run);
     judgements.push(judge_determinism(&run, &again));
+    (run, judgements)
+}
+
+/// Runs `scenario` under `seed` once and judges it on every property but determinism.
+pub fn run_once(scenario: &Scenario, seed: u64, target: &Target) -> (Run, Vec<Judgement>) {
+    let run = sim::run(scenario, seed, target);
+    let judgements = judge(scenario, &run);
     (run, judgements)
 }
 

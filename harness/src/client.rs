@@ -120,13 +120,15 @@ pub struct Client<S> {
     stream: S,
     /// Bounds on every step.
     timeouts: Timeouts,
+    /// When the current (or last) exchange's first reply byte arrived: how fast the server answered.
+    first_reply: Option<tokio::time::Instant>,
 }
 
 impl<S: Stream> Client<S> {
     /// Connects to `addr` on network `N` within `timeouts.connect`.
     pub async fn connect<N: Network<Stream = S>>(addr: SocketAddr, timeouts: Timeouts) -> Result<Self, ClientError> {
         match tokio::time::timeout(timeouts.connect, N::connect(addr)).await {
-            Ok(Ok(stream)) => Ok(Client { stream, timeouts }),
+            Ok(Ok(stream)) => Ok(Client { stream, timeouts, first_reply: None }),
             Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => Err(ClientError::Refused { addr }),
             Ok(Err(source)) => Err(ClientError::Connect { addr, source }),
             Err(_) => Err(ClientError::ConnectTimeout { addr, after: timeouts.connect }),
@@ -135,7 +137,12 @@ impl<S: Stream> Client<S> {
 
     /// Wraps an already connected stream.
     pub fn from_stream(stream: S, timeouts: Timeouts) -> Self {
-        Client { stream, timeouts }
+        Client { stream, timeouts, first_reply: None }
+    }
+
+    /// When the last exchange's first reply byte arrived, if one did.
+    pub fn first_reply(&self) -> Option<tokio::time::Instant> {
+        self.first_reply
     }
 
     /// Sends `message` and returns its reply, exactly `message.len()` bytes. An empty message returns an empty
@@ -152,6 +159,7 @@ impl<S: Stream> Client<S> {
     pub async fn echo_into(&mut self, message: &[u8], reply: &mut Vec<u8>) -> Result<(), ClientError> {
         reply.clear();
         reply.resize(message.len(), 0);
+        self.first_reply = None;
         if message.is_empty() {
             return Ok(());
         }
@@ -189,7 +197,12 @@ impl<S: Stream> Client<S> {
                 Ok(Step::Wrote(Ok(n))) => sent += n,
                 Ok(Step::Wrote(Err(source))) => return Err(ClientError::Io { op: "write", sent, received, source }),
                 Ok(Step::Read(Ok(0))) => return Err(ClientError::Eof { received, expected: reply.len() }),
-                Ok(Step::Read(Ok(n))) => received += n,
+                Ok(Step::Read(Ok(n))) => {
+                    if received == 0 {
+                        self.first_reply = Some(tokio::time::Instant::now());
+                    }
+                    received += n
+                }
                 Ok(Step::Read(Err(source))) => return Err(ClientError::Io { op: "read", sent, received, source }),
             }
         }
@@ -240,6 +253,7 @@ impl<S: Stream> Client<S> {
     /// holds what arrived, also when it fails.
     pub async fn send_and_half_close(&mut self, message: &[u8], reply: &mut Vec<u8>) -> Result<(), ClientError> {
         reply.clear();
+        self.first_reply = None;
         let io_timeout = self.timeouts.io;
         let (mut rd, mut wr) = tokio::io::split(&mut self.stream);
         let mut sent = 0;
@@ -269,9 +283,15 @@ impl<S: Stream> Client<S> {
                 Ok(Step::Wrote(Ok(0))) => return Err(write_zero(sent, received)),
                 Ok(Step::Wrote(Ok(n))) => sent += n,
                 Ok(Step::Wrote(Err(source))) => return Err(ClientError::Io { op: "write", sent, received, source }),
-                Ok(Step::Read(Ok(0))) if sent == message.len() => return Ok(()),
+                // EOF: an echo owes exactly as many bytes as it was sent.
+                Ok(Step::Read(Ok(0))) if sent == message.len() && received >= message.len() => return Ok(()),
                 Ok(Step::Read(Ok(0))) => return Err(ClientError::Eof { received, expected: message.len() }),
-                Ok(Step::Read(Ok(n))) => reply.extend_from_slice(&chunk[..n]),
+                Ok(Step::Read(Ok(n))) => {
+                    if reply.is_empty() {
+                        self.first_reply = Some(tokio::time::Instant::now());
+                    }
+                    reply.extend_from_slice(&chunk[..n])
+                }
                 Ok(Step::Read(Err(source))) => return Err(ClientError::Io { op: "read", sent, received, source }),
             }
         }

@@ -26,6 +26,7 @@
 pub mod catalogue;
 pub mod check;
 pub mod client;
+pub mod explore;
 pub mod faults;
 pub mod mutants;
 pub mod net;

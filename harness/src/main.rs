@@ -14,7 +14,7 @@ use echo_harness::client::{Client, Timeouts};
 use echo_harness::net::{Network, Real};
 use echo_harness::oracle::Verdict;
 use echo_harness::scenario::Scenario;
-use echo_harness::{catalogue, check, exit, mutants, report, server, sim};
+use echo_harness::{catalogue, check, exit, explore, mutants, report, server, sim};
 
 /// A property-based and fault-injection test harness for TCP echo servers.
 #[derive(Parser)]
@@ -95,6 +95,33 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
+    /// Generate random scenarios (proptest), run and judge each, shrink any failure to a minimal scenario file.
+    Explore {
+        /// Cases to run at most.
+        #[arg(long, default_value_t = 1_000_000)]
+        cases: u64,
+        /// Wall-time budget, e.g. 60s (default: until --cases are done).
+        #[arg(long, value_parser = parse_seconds)]
+        time: Option<Duration>,
+        /// The exploration's seed: the same seed and case count explore the same cases.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Worker threads (default: all cores).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256).map(|v| v as usize))]
+        jobs: Option<usize>,
+        /// The server under test: `builtin` or a mutant's name.
+        #[arg(long, default_value = "builtin")]
+        target: String,
+        /// Run every case twice and compare trace hashes.
+        #[arg(long)]
+        check_determinism: bool,
+        /// Keep exploring after the first failure.
+        #[arg(long)]
+        keep_going: bool,
+        /// Where failing cases are written, and replayed from first on the next run.
+        #[arg(long, default_value = "reports/failures")]
+        failures: PathBuf,
+    },
     /// Replay one scenario file under one seed and judge it.
     Run {
         /// The scenario file.
@@ -150,6 +177,17 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         }
         Command::Mutants { scenarios, report_dir, json, jobs, budget, list, only } => {
             run_mutants(&scenarios, &report_dir, json, jobs, budget, list, &only)
+        }
+        Command::Explore { cases, time, seed, jobs, target, check_determinism, keep_going, failures } => {
+            let options = explore::Options {
+                cases,
+                time: time.or(if cases == 1_000_000 { Some(Duration::from_secs(60)) } else { None }),
+                seed,
+                jobs: all_cores(jobs),
+                check_determinism,
+                stop_at_first: !keep_going,
+            };
+            run_explore(&options, &target, &failures)
         }
         Command::Run { file, seed, trace, target } => run_one(&file, seed, trace, &resolve_target(&target)?),
     }
@@ -301,6 +339,67 @@ fn run_mutants(
         println!("shrunk scenarios: {}/NAME.toml", minimal.display());
     }
     Ok(if report.held() { exit::HELD } else { exit::FAILED })
+}
+
+fn run_explore(options: &explore::Options, target_name: &str, failures: &Path) -> anyhow::Result<u8> {
+    let target = resolve_target(target_name)?;
+    // Failures written by earlier runs come first: a bug once found is checked again before anything new.
+    let mut replayed_failures = 0;
+    if failures.is_dir() {
+        let old = Scenario::load_dir(failures)?;
+        for scenario in old.iter().filter(|s| s.name.starts_with(&format!("{target_name}-"))) {
+            let (_, judgements) = check::run_and_judge(scenario, scenario.seeds[0], &target);
+            if let Some(j) = judgements.iter().find(|j| j.verdict == Verdict::Fail) {
+                replayed_failures += 1;
+                println!("still failing: {} ({}: {})", scenario.path.display(), j.property.name(), j.detail);
+            } else {
+                println!("now passing:   {}", scenario.path.display());
+            }
+        }
+    }
+    let bar = indicatif::ProgressBar::new(options.cases);
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {pos} cases, {per_sec}, {msg}")
+            .expect("a valid template"),
+    );
+    let progress = |cases: u64, found: usize| {
+        bar.set_position(cases);
+        bar.set_message(format!("{found} failures"));
+    };
+    println!(
+        "exploring target {target_name} with seed {} on {} jobs ({} cases{})",
+        options.seed,
+        options.jobs,
+        options.cases,
+        options.time.map_or(String::new(), |t| format!(" or {}s", t.as_secs_f64()))
+    );
+    let report = explore::explore(options, &target, &progress);
+    bar.finish_and_clear();
+    println!("{} cases in {:.2}s: {:.0} cases/s", report.cases, report.seconds, report.rate());
+    for finding in &report.findings {
+        let path = explore::write_finding(failures, target_name, options.seed, finding)
+            .with_context(|| format!("cannot write into {}", failures.display()))?;
+        println!(
+            "FAIL case {}: {} failed: {}\n  shrunk from {} to {} in {} runs: {}\n  replay: {}",
+            finding.case,
+            finding.property.name(),
+            finding.detail,
+            finding.original,
+            echo_harness::shrink::Size::of(&finding.scenario),
+            finding.shrink_runs,
+            path.display(),
+            explore::replay(&path, finding.seed(), target_name)
+        );
+    }
+    if report.findings.is_empty() && replayed_failures == 0 {
+        println!("no property failed");
+        Ok(exit::HELD)
+    } else {
+        Ok(exit::FAILED)
+    }
 }
 
 fn run_one(file: &Path, seed: Option<u64>, trace: bool, target: &sim::Target) -> anyhow::Result<u8> {

@@ -109,14 +109,22 @@ async fn read<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut [u8], config: &Con
     }
 }
 
-/// A complete write bounded by the idle timeout, as the real server's.
+/// A complete write that gives up after the idle timeout without progress, as the real server's.
 async fn write_all<S: AsyncWrite + Unpin>(stream: &mut S, buf: &[u8], config: &Config) -> io::Result<()> {
-    match config.idle_timeout {
-        Some(idle) => tokio::time::timeout(idle, stream.write_all(buf))
-            .await
-            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
-        None => stream.write_all(buf).await,
+    let mut sent = 0;
+    while sent < buf.len() {
+        let written = match config.idle_timeout {
+            Some(idle) => tokio::time::timeout(idle, stream.write(&buf[sent..]))
+                .await
+                .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+            None => stream.write(&buf[sent..]).await,
+        };
+        match written? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            k => sent += k,
+        }
     }
+    Ok(())
 }
 
 /// The correct communication loop, for mutants whose bug is elsewhere.

@@ -112,7 +112,14 @@ impl Judgement {
 /// Judges a run on every property that one run can decide (all but determinism, see [`judge_determinism`]).
 pub fn judge(scenario: &Scenario, run: &Run) -> Vec<Judgement> {
     let view = View::new(scenario, run);
-    vec![echo_integrity(run), liveness(&view), survival(&view), restart(&view), refusal(&view), no_leak(&view)]
+    vec![
+        echo_integrity_in(run, Some(&view)),
+        liveness(&view),
+        survival(&view),
+        restart(&view),
+        refusal(&view),
+        no_leak(&view),
+    ]
 }
 
 /// What the oracles share: the run, its scenario, and when each client's link to the server was cut.
@@ -142,6 +149,24 @@ impl<'a> View<'a> {
             })
             .collect();
         View { scenario, run, cuts, kills, opened }
+    }
+
+    /// A (re)start so recent at `[from, to]` that the new process may not be listening yet (a round trip and a
+    /// few ticks): a refusal then is the restart's. Later refusals, and how long the server takes to serve
+    /// again, are the restart oracle's business.
+    fn restarting(&self, from: Duration, to: Duration) -> Option<String> {
+        let bound = self.scenario.network.latency.end * 2 + Duration::from_millis(5);
+        self.scenario
+            .timeline
+            .iter()
+            .filter(|f| f.action.starts_server())
+            .find(|f| f.at <= to && from <= f.at + bound)
+            .map(|f| format!("the server was restarting at {}", secs(f.at)))
+    }
+
+    /// Whether `client`'s link to the server was cut (or held) at `at`.
+    fn cut_at(&self, client: usize, at: Duration) -> bool {
+        self.cuts[client].iter().any(|c| c.start <= at && at <= c.end)
     }
 
     fn opened_at(&self, conn: usize) -> Duration {
@@ -218,11 +243,17 @@ fn cut_intervals(scenario: &Scenario, i: usize, end: Duration) -> Vec<Cut> {
     out
 }
 
+#[cfg(test)]
 fn echo_integrity(run: &Run) -> Judgement {
+    echo_integrity_in(run, None)
+}
+
+/// Echo integrity; with the view, an early close that a kill or a cut link explains is not held against it.
+fn echo_integrity_in(run: &Run, view: Option<&View>) -> Judgement {
     let mut exchanges = 0;
     for record in &run.records {
         match &record.event {
-            Event::Exchange { client, conn, message, count, sent, received, error } => {
+            Event::Exchange { client, conn, message, count, sent, received, error, .. } => {
                 exchanges += 1;
                 let what =
                     if *count == 1 { format!("msg {message}") } else { format!("msgs {message}..{}", message + count) };
@@ -235,6 +266,22 @@ fn echo_integrity(run: &Run) -> Judgement {
                             sent.len(),
                             preview(around(&expected, offset)),
                             preview(around(received, offset)),
+                        ),
+                    );
+                }
+                let explained = || {
+                    view.is_some_and(|v| {
+                        let opened = v.opened_at(*conn);
+                        v.excuse(*client, Some(opened), opened, record.at, false).is_some()
+                    })
+                };
+                if error.as_deref() == Some("incomplete-at-eof") && !explained() {
+                    return Judgement::fail(
+                        Property::EchoIntegrity,
+                        format!(
+                            "client-{client} conn {conn} {what}: the server closed after the client's half-close with {} of {} reply bytes sent",
+                            received.len(),
+                            sent.len()
                         ),
                     );
                 }
@@ -292,7 +339,9 @@ fn liveness(view: &View) -> Judgement {
     let mut excused = Vec::new();
     for record in &run.records {
         let at = record.at;
-        let stalled = matches!(&record.event, Event::Exchange { error: Some(e), .. } if e == "stalled");
+        // A wait that timed out (a stalled exchange or handshake) may be the scenario's delay; an error may not.
+        let stalled = matches!(&record.event, Event::Exchange { error: Some(e), .. } | Event::Closed { error: Some(e), .. } if e == "stalled")
+            || matches!(&record.event, Event::ConnectFailed { error, .. } if error == "connect-timeout");
         let (client, failure, window, opened) = match &record.event {
             Event::Exchange { client, conn, error: Some(error), sent, received, .. } => {
                 let from = if error == "stalled" { at.saturating_sub(io_timeout) } else { at };
@@ -310,7 +359,10 @@ fn liveness(view: &View) -> Judgement {
                         sent.len()
                     )
                 };
-                (*client, failure, from, Some(view.opened_at(*conn)))
+                // A segment lost in a cut is never sent again: a stall may show long after the loss, so any
+                // lossy cut during the connection's life explains it.
+                let window = if error == "stalled" { view.opened_at(*conn) } else { from };
+                (*client, failure, window, Some(view.opened_at(*conn)))
             }
             Event::ConnectFailed { client, error, waited } => {
                 if view.scenario.clients[*client].expect == Expect::Refused {
@@ -321,12 +373,15 @@ fn liveness(view: &View) -> Judgement {
             Event::Closed { client, conn, error: Some(error), .. } => (
                 *client,
                 format!("connection {conn} (client-{client}) did not close cleanly ({error})"),
-                at,
+                if error == "stalled" { view.opened_at(*conn) } else { at },
                 Some(view.opened_at(*conn)),
             ),
             _ => continue,
         };
-        match view.excuse(client, opened, window, at, stalled) {
+        let restarting = matches!(&record.event, Event::ConnectFailed { error, .. } if error == "refused")
+            .then(|| view.restarting(window, at))
+            .flatten();
+        match restarting.or_else(|| view.excuse(client, opened, window, at, stalled)) {
             Some(reason) => excused.push(format!("{failure}: {reason}")),
             None => {
                 return Judgement::fail(
@@ -390,70 +445,104 @@ fn last_error(run: &Run, who: usize) -> Option<String> {
     })
 }
 
-fn survival(view: &View) -> Judgement {
-    let run = view.run;
-    let mut checked = 0;
-    for (i, record) in run.records.iter().enumerate() {
-        let Event::Misbehaved { client: rude, how, .. } = &record.event else { continue };
-        let since = record.at;
-        // The first connection attempt made after the misbehaviour, and what came of it.
-        let mut outcome = None;
-        for later in &run.records[i + 1..] {
-            match &later.event {
-                Event::ConnectFailed { client, error, waited } if outcome.is_none() => {
-                    let from = later.at.saturating_sub(*waited);
-                    if from >= since {
-                        outcome = Some(match view.excuse(*client, None, from, later.at, false) {
-                            Some(_) => Ok(()),
-                            None => Err(format!("client-{client}'s connect at {} failed ({error})", secs(from))),
-                        });
-                        break;
+/// One connection attempt of a client and what came of it.
+struct Attempt {
+    /// When it began.
+    start: Duration,
+    /// When its first exchange was answered in full (or the connection opened, when it had none).
+    served: Option<Duration>,
+    /// Whether its first exchange worked (or it had none); otherwise why not.
+    outcome: Result<(), String>,
+    /// Whether a failure is the scenario's doing: a cut link or a kill of the server.
+    cut: bool,
+    /// Whether it was refused while the server was (re)starting, before it could be listening.
+    restarting: bool,
+}
+
+impl View<'_> {
+    /// Every connection attempt, in the order the trace recorded their outcome.
+    fn attempts(&self) -> Vec<Attempt> {
+        let mut out = Vec::new();
+        for r in &self.run.records {
+            match &r.event {
+                Event::ConnectFailed { client, error, waited } => {
+                    if self.scenario.clients[*client].expect == Expect::Refused {
+                        continue;
                     }
+                    let start = r.at.saturating_sub(*waited);
+                    out.push(Attempt {
+                        start,
+                        served: None,
+                        outcome: Err(format!("client-{client}'s connect at {} failed ({error})", secs(start))),
+                        cut: self.excuse(*client, None, start, r.at, error == "connect-timeout").is_some(),
+                        restarting: error == "refused" && self.restarting(start, r.at).is_some(),
+                    });
                 }
-                Event::Connected { client, conn } if outcome.is_none() => {
-                    let first = run.records.iter().find_map(|r| match &r.event {
-                        Event::Exchange { conn: c, error, received, sent, .. } if c == conn => {
-                            Some((r.at, error.clone(), received.len(), sent.len()))
+                Event::Connected { client, conn, waited } => {
+                    let first = self.run.records.iter().find_map(|x| match &x.event {
+                        Event::Exchange { conn: c, error, received, sent, first_reply, .. } if c == conn => {
+                            Some((x.at, error.clone(), received.len(), sent.len(), *first_reply))
                         }
                         _ => None,
                     });
-                    outcome = Some(match first {
-                        Some((_, None, ..)) => Ok(()),
-                        Some((at, Some(error), got, of)) => match view.excuse(*client, Some(later.at), at, at, error == "stalled") {
-                            Some(_) => Ok(()),
-                            None => Err(format!(
+                    // Answered when its first reply byte came (an empty message's exchange has none).
+                    let served = match &first {
+                        None => Some(r.at),
+                        Some((at, None, _, _, first_reply)) => Some(first_reply.unwrap_or(*at)),
+                        Some(_) => None,
+                    };
+                    let (outcome, cut) = match first {
+                        None | Some((_, None, ..)) => (Ok(()), false),
+                        Some((at, Some(error), got, of, _)) => {
+                            let stalled = error == "stalled";
+                            let from = if stalled { r.at } else { at };
+                            let cut = self.cut_at(*client, r.at)
+                                || self.excuse(*client, Some(r.at), from, at, stalled).is_some();
+                            let why = format!(
                                 "client-{client} (conn {conn}, opened at {}) was not served: {error} after {got} of {of} bytes",
-                                secs(later.at)
-                            )),
-                        },
-                        None => Ok(()), // connected and left without a message: nothing to judge
-                    });
-                    break;
+                                secs(r.at)
+                            );
+                            (Err(why), cut)
+                        }
+                    };
+                    let start = r.at.saturating_sub(*waited);
+                    out.push(Attempt { start, served, outcome, cut, restarting: false });
                 }
                 _ => {}
             }
         }
-        match outcome {
-            Some(Ok(())) => checked += 1,
-            Some(Err(why)) => {
+        out.sort_by_key(|a| a.start);
+        out
+    }
+}
+
+fn survival(view: &View) -> Judgement {
+    let run = view.run;
+    let attempts = view.attempts();
+    let mut checked = 0;
+    let mut unjudged = 0;
+    for record in &run.records {
+        let Event::Misbehaved { client: rude, how, .. } = &record.event else { continue };
+        let since = record.at;
+        // The first attempt after the misbehaviour that the scenario did not spoil, and what came of it.
+        match attempts.iter().find(|a| a.start >= since && (a.outcome.is_ok() || !(a.cut || a.restarting))) {
+            Some(Attempt { outcome: Ok(()), .. }) => checked += 1,
+            Some(Attempt { outcome: Err(why), .. }) => {
                 return Judgement::fail(
                     Property::Survival,
                     format!("after client-{rude} {how} at {}, {why}", secs(since)),
                 )
             }
-            None => {
-                return Judgement::fail(
-                    Property::Survival,
-                    format!(
-                        "after client-{rude} {how} at {}, no client connected to show the server survived",
-                        secs(since)
-                    ),
-                )
-            }
+            None => unjudged += 1, // no client came after it: nothing to judge by
         }
     }
     if checked == 0 {
-        return Judgement::skip(Property::Survival, "no client misbehaves in this scenario");
+        let why = if unjudged == 0 {
+            "no client misbehaves in this scenario".to_string()
+        } else {
+            format!("no client connected after any of the {unjudged} misbehaving clients")
+        };
+        return Judgement::skip(Property::Survival, why);
     }
     Judgement::pass(
         Property::Survival,
@@ -485,26 +574,28 @@ fn restart(view: &View) -> Judgement {
             ),
         );
     }
+    let attempts = view.attempts();
     let bound = scenario.limits.restart_within;
     let mut worst = Duration::ZERO;
+    let mut unjudged = 0;
     for &t in &applied {
-        // Served: a connection opened after this restart (and before the next kill) completed an exchange.
         let next_kill = view.kills.iter().copied().find(|&k| k > t).unwrap_or(Duration::MAX);
-        let served = run.records.iter().find_map(|r| match &r.event {
-            Event::Exchange { conn, error: None, .. } => {
-                let opened = view.opened_at(*conn);
-                (opened >= t && opened < next_kill).then_some(r.at)
-            }
-            _ => None,
-        });
+        // Attempts after this restart (and before the next kill) that the scenario did not spoil.
+        let mut window = attempts.iter().filter(|a| a.start >= t && a.start < next_kill && !a.cut && !a.restarting);
+        let Some(first) = window.next() else {
+            unjudged += 1; // no client came after it: nothing to judge by
+            continue;
+        };
+        let served = std::iter::once(first).chain(window).find(|a| a.outcome.is_ok()).and_then(|a| a.served);
         match served {
-            Some(at) if at - t <= bound => worst = worst.max(at - t),
+            Some(at) if at.saturating_sub(first.start) <= bound => worst = worst.max(at.saturating_sub(first.start)),
             Some(at) => {
                 return Judgement::fail(
                     Property::Restart,
                     format!(
-                        "after the restart at {}, the first connection was served only at {} (bound {})",
+                        "after the restart at {}, clients tried to connect from {} but were first answered at {} (bound {})",
                         secs(t),
+                        secs(first.start),
                         secs(at),
                         secs(bound)
                     ),
@@ -515,10 +606,11 @@ fn restart(view: &View) -> Judgement {
                     Event::ServerFailed { reason } if r.at >= t => Some(format!(": the {reason}")),
                     _ => None,
                 });
+                let first_failure = first.outcome.as_ref().err().cloned().unwrap_or_default();
                 return Judgement::fail(
                     Property::Restart,
                     format!(
-                        "no connection opened after the restart at {} was served{}",
+                        "no connection opened after the restart at {} was served{} (first: {first_failure})",
                         secs(t),
                         why.unwrap_or_default()
                     ),
@@ -526,9 +618,16 @@ fn restart(view: &View) -> Judgement {
             }
         }
     }
+    if unjudged == applied.len() {
+        return Judgement::skip(Property::Restart, "no client connected after any restart");
+    }
     Judgement::pass(
         Property::Restart,
-        format!("served again after each of {} restarts, at worst {} later", applied.len(), secs(worst)),
+        format!(
+            "served again after each of {} restarts, at worst {} after the first attempt",
+            applied.len() - unjudged,
+            secs(worst)
+        ),
     )
 }
 
@@ -540,7 +639,7 @@ fn refusal(view: &View) -> Judgement {
             continue;
         }
         let seen = view.run.records.iter().find_map(|r| match &r.event {
-            Event::Connected { client, conn } if *client == i => Some(Err(format!(
+            Event::Connected { client, conn, .. } if *client == i => Some(Err(format!(
                 "client-{i} connected (conn {conn}) at {} to a server that should be down",
                 secs(r.at)
             ))),
@@ -584,8 +683,16 @@ fn no_leak(view: &View) -> Judgement {
         Event::ServerConnections { open } => Some((r.at, open)),
         _ => None,
     });
+    // Without an idle timeout (within the drain time) a server cannot learn that a client vanished behind a
+    // cut link: its FIN was lost with the link (turmoil does not retransmit). Those connections are allowed.
+    let idle = view.scenario.server.config.idle_timeout;
+    let abandoned = if idle.is_some_and(|t| t <= view.scenario.limits.drain) { 0 } else { abandoned(view) };
     match left {
         Some((_, 0)) => Judgement::pass(Property::NoLeak, "the server closed every connection"),
+        Some((_, open)) if open <= abandoned => Judgement::pass(
+            Property::NoLeak,
+            format!("the server holds only the {open} connections whose clients vanished behind a cut link"),
+        ),
         Some((at, open)) => Judgement::fail(
             Property::NoLeak,
             format!(
@@ -596,6 +703,39 @@ fn no_leak(view: &View) -> Judgement {
         ),
         None => Judgement::skip(Property::NoLeak, "the run recorded no connection count"),
     }
+}
+
+/// Connections a lossy cut (partition, fail rate) may have orphaned: the cut overlapped the connection's life
+/// or caught its last segments (a FIN) in flight.
+fn abandoned(view: &View) -> usize {
+    let in_flight = view.scenario.network.latency.end + Duration::from_millis(2);
+    view.opened
+        .iter()
+        .filter(|&&(conn, opened)| {
+            let mut last = None;
+            for r in &view.run.records {
+                match &r.event {
+                    Event::Exchange { client, conn: c, .. }
+                    | Event::Closed { client, conn: c, .. }
+                    | Event::Misbehaved { client, conn: c, .. }
+                    | Event::Connected { client, conn: c, .. }
+                        if *c == conn =>
+                    {
+                        last = Some((*client, r.at))
+                    }
+                    _ => {}
+                }
+            }
+            let Some((client, ended)) = last else { return false };
+            view.cuts[client].iter().any(|c| {
+                c.lossy
+                    && !c.what.starts_with("stop")
+                    && !c.what.starts_with("crash")
+                    && c.start <= ended + in_flight
+                    && opened <= c.end
+            })
+        })
+        .count()
 }
 
 /// Judges determinism from two runs of the same scenario and seed.
@@ -652,11 +792,12 @@ mod tests {
             sent: sent.to_vec(),
             received: received.to_vec(),
             error: error.map(String::from),
+            first_reply: None,
         }
     }
 
     fn connected(conn: usize) -> Event {
-        Event::Connected { client: 0, conn }
+        Event::Connected { client: 0, conn, waited: Duration::ZERO }
     }
 
     #[test]
@@ -720,7 +861,7 @@ mod tests {
         let rude = Event::Misbehaved { client: 0, conn: 0, how: "reset".into() };
         let served = vec![
             (10, rude.clone()),
-            (20, Event::Connected { client: 1, conn: 1 }),
+            (20, Event::Connected { client: 1, conn: 1, waited: Duration::ZERO }),
             (30, exchange(1, b"a", b"A", None)),
         ];
         assert_eq!(verdict(&s, served, Property::Survival).verdict, Verdict::Pass);
@@ -735,7 +876,7 @@ mod tests {
             "{}",
             j.detail
         );
-        assert_eq!(verdict(&s, vec![(10, rude)], Property::Survival).verdict, Verdict::Fail);
+        assert_eq!(verdict(&s, vec![(10, rude)], Property::Survival).verdict, Verdict::Skip, "nobody came after");
         assert_eq!(verdict(&s, vec![], Property::Survival).verdict, Verdict::Skip);
     }
 
@@ -771,8 +912,16 @@ mod tests {
         assert_eq!(verdict(&s, quick, Property::Restart).verdict, Verdict::Pass);
         let slow = vec![(100, bounce.clone()), (120, connected(1)), (1500, exchange(1, b"a", b"A", None))];
         assert_eq!(verdict(&s, slow, Property::Restart).verdict, Verdict::Fail);
-        let never = vec![(100, bounce)];
-        assert_eq!(verdict(&s, never, Property::Restart).verdict, Verdict::Fail);
+        let refused = |ms| (ms, Event::ConnectFailed { client: 0, error: "refused".into(), waited: Duration::ZERO });
+        let back_soon =
+            vec![(100, bounce.clone()), refused(101), (130, connected(1)), (140, exchange(1, b"a", b"A", None))];
+        assert_eq!(verdict(&s, back_soon, Property::Restart).verdict, Verdict::Pass);
+        let never_back = vec![(100, bounce.clone()), refused(150), refused(1200)];
+        let j = verdict(&s, never_back, Property::Restart);
+        assert_eq!(j.verdict, Verdict::Fail);
+        assert!(j.detail.contains("(first: client-0's connect at 0.150s failed (refused))"), "{}", j.detail);
+        let nobody = vec![(100, bounce)];
+        assert_eq!(verdict(&s, nobody, Property::Restart).verdict, Verdict::Skip);
     }
 
     #[test]

@@ -115,12 +115,18 @@ async fn serve_connection<S: Stream>(mut stream: S, config: &Config, stop: &Canc
             break; // EOF: the client has closed its side.
         }
         upper_in_place(&mut buf[..n]);
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            written = idle_bounded(config.idle_timeout, stream.write_all(&buf[..n])) => match written? {
-                Some(()) => {}
-                None => break, // the client stopped taking its replies
-            },
+        // Write it all (a write may take only part), giving up only when the client takes nothing for the idle
+        // timeout: a slow reader that keeps taking bytes is served, however long the reply takes.
+        let mut sent = 0;
+        while sent < n {
+            tokio::select! {
+                _ = stop.cancelled() => return stream.shutdown().await,
+                written = idle_bounded(config.idle_timeout, stream.write(&buf[sent..n])) => match written? {
+                    Some(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                    Some(k) => sent += k,
+                    None => return stream.shutdown().await, // the client stopped taking its replies
+                },
+            }
         }
     }
     stream.shutdown().await

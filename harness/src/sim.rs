@@ -12,10 +12,10 @@ use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::client::{Client, Timeouts};
+use crate::client::{Client, ClientError, Timeouts};
 use crate::faults::{Shaped, Shaping};
 use crate::net::{self, Network};
-use crate::process::{ProcessListener, Sockets};
+use crate::process::{ClientSocket, ProcessListener, Sockets};
 use crate::scenario::{Action, ClientSpec, Direction, EmptyPolicy, End, Expect, Limits, Scenario, Who};
 use crate::server;
 use crate::trace::{trace_hash, Event, Record};
@@ -288,8 +288,9 @@ pub fn run(scenario: &Scenario, seed: u64, target: &Target) -> Run {
             apply(&mut sim, &fault.action, &clients);
         }
         match step(&mut sim) {
-            Ok(true) => break,
-            Ok(false) => {}
+            // Every client is done; the run ends once the timeline has played out too.
+            Ok(true) if faults.peek().is_none() => break,
+            Ok(_) => {}
             Err(reason) => {
                 log.push(sim.elapsed(), Event::RunFailed { reason });
                 break 'run;
@@ -366,6 +367,12 @@ fn step(sim: &mut turmoil::Sim<'_>) -> Result<bool, String> {
     }
 }
 
+/// The simulated time of an instant of the current host's clock.
+fn sim_time(instant: Option<tokio::time::Instant>) -> Option<Duration> {
+    let now = turmoil::sim_elapsed().unwrap_or_default();
+    instant.map(|i| now.saturating_sub(i.elapsed()))
+}
+
 /// How many times one message is resent on fresh connections before its client gives up on it.
 const MAX_ATTEMPTS_PER_MESSAGE: usize = 4;
 /// Pause between reconnect attempts.
@@ -389,7 +396,7 @@ struct ClientScript {
     seed: u64,
 }
 
-type SimStream = Shaped<<net::Sim as Network>::Stream>;
+type SimStream = Shaped<ClientSocket>;
 type SimClient = Client<SimStream>;
 
 impl ClientScript {
@@ -456,7 +463,7 @@ impl ClientScript {
                 let _ = tokio::time::timeout(self.limits.io_timeout, stream.write_all(last)).await;
                 // Wait until its reply is there, so closing with it unread is a RST.
                 let mut probe = [0u8; 1];
-                let _ = tokio::time::timeout(self.limits.io_timeout, stream.get_mut().peek(&mut probe)).await;
+                let _ = tokio::time::timeout(self.limits.io_timeout, stream.get_mut().get_mut().peek(&mut probe)).await;
                 drop(stream);
                 self.misbehaved(conn, "reset with a reply unread (RST)");
             }
@@ -466,7 +473,7 @@ impl ClientScript {
                 let _ = tokio::time::timeout(self.limits.io_timeout, stream.write_all(&next[..next.len() / 2])).await;
                 // A process dying with the first echoed bytes unread: the kernel answers with RST.
                 let mut probe = [0u8; 1];
-                let _ = tokio::time::timeout(self.limits.io_timeout, stream.get_mut().peek(&mut probe)).await;
+                let _ = tokio::time::timeout(self.limits.io_timeout, stream.get_mut().get_mut().peek(&mut probe)).await;
                 drop(stream);
                 self.misbehaved(conn, &format!("died after {} of {} bytes of a message", next.len() / 2, next.len()));
             }
@@ -502,6 +509,7 @@ impl ClientScript {
         } else {
             client.echo_into(&sent, &mut received).await.map_err(|e| e.kind().to_string())
         };
+        let first_reply = sim_time(client.first_reply());
         self.log.host(Event::Exchange {
             client: self.index,
             conn,
@@ -510,6 +518,7 @@ impl ClientScript {
             sent,
             received,
             error: result.as_ref().err().cloned(),
+            first_reply,
         });
         result.map_err(|_| ())
     }
@@ -520,7 +529,11 @@ impl ClientScript {
         let sent = self.messages.concat();
         let mut received = Vec::new();
         let result = client.send_and_half_close(&sent, &mut received).await;
-        let error = result.as_ref().err().map(|e| e.kind().to_string());
+        let error = result.as_ref().err().map(|e| match e {
+            // Everything sent, the write side shut, and the server closed too soon: not all of it came back.
+            ClientError::Eof { .. } => "incomplete-at-eof".to_string(),
+            e => e.kind().to_string(),
+        });
         self.log.host(Event::Exchange {
             client: self.index,
             conn,
@@ -529,13 +542,13 @@ impl ClientScript {
             sent,
             received,
             error: error.clone(),
+            first_reply: sim_time(client.first_reply()),
         });
-        self.log.host(Event::Closed { client: self.index, conn, extra: Vec::new(), error: error.clone() });
-        if error.is_none() {
-            self.messages.len()
-        } else {
-            0
+        if error.is_some() {
+            return 0; // the exchange's event tells the failure
         }
+        self.log.host(Event::Closed { client: self.index, conn, extra: Vec::new(), error: None });
+        self.messages.len()
     }
 
     /// Connects to a server that should be down and records what happened.
@@ -545,7 +558,7 @@ impl ClientScript {
         match Client::<<net::Sim as Network>::Stream>::connect::<net::Sim>(addr, self.timeouts()).await {
             Ok(client) => {
                 let conn = self.conns.fetch_add(1, Ordering::Relaxed);
-                self.log.host(Event::Connected { client: self.index, conn });
+                self.log.host(Event::Connected { client: self.index, conn, waited: started.elapsed() });
                 let _ = client.close().await;
             }
             Err(e) => self.log.host(Event::ConnectFailed {
@@ -570,9 +583,9 @@ impl ClientScript {
             let error = match connected {
                 Ok(Ok(stream)) => {
                     let conn = self.conns.fetch_add(1, Ordering::Relaxed);
-                    self.log.host(Event::Connected { client: self.index, conn });
+                    self.log.host(Event::Connected { client: self.index, conn, waited: started.elapsed() });
                     let seed = self.seed ^ (conn as u64).wrapping_mul(0x8ebc_6af0_9c88_c6e3);
-                    let stream = Shaped::new(stream, self.spec.shaping, seed);
+                    let stream = Shaped::new(ClientSocket::new(stream), self.spec.shaping, seed);
                     return Some((Client::from_stream(stream, self.timeouts()), conn));
                 }
                 Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => "refused",

@@ -23,6 +23,8 @@ pub enum Event {
         client: usize,
         /// Run-wide connection number.
         conn: usize,
+        /// How long the handshake took.
+        waited: Duration,
     },
     /// A client's connect failed.
     ConnectFailed {
@@ -50,6 +52,8 @@ pub enum Event {
         received: Vec<u8>,
         /// Why the exchange ended early, if it did.
         error: Option<String>,
+        /// When the first reply byte arrived, if one did.
+        first_reply: Option<Duration>,
     },
     /// A client half-closed `conn` and read to EOF.
     Closed {
@@ -106,11 +110,13 @@ impl fmt::Display for Record {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:>7.3}s  ", self.at.as_secs_f64())?;
         match &self.event {
-            Event::Connected { client, conn } => write!(f, "client-{client} connected (conn {conn})"),
+            Event::Connected { client, conn, waited } => {
+                write!(f, "client-{client} connected (conn {conn}) after {}ms", waited.as_millis())
+            }
             Event::ConnectFailed { client, error, waited } => {
                 write!(f, "client-{client} connect failed after {}ms: {error}", waited.as_millis())
             }
-            Event::Exchange { client, conn, message, count, sent, received, error } => {
+            Event::Exchange { client, conn, message, count, sent, received, error, .. } => {
                 let msgs =
                     if *count == 1 { format!("msg {message}") } else { format!("msgs {message}..{}", message + count) };
                 write!(
@@ -197,6 +203,7 @@ mod tests {
                 sent: vec![b],
                 received: vec![b],
                 error: None,
+                first_reply: None,
             },
         };
         assert_eq!(trace_hash(&[r(1)]), trace_hash(&[r(1)]));
