@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use std::fmt::Write;
 
-use crate::scenario::{Action, Expect, Scenario};
+use crate::scenario::{Action, Direction, Expect, Scenario};
 use crate::server::upper;
 use crate::sim::Run;
 use crate::trace::{preview, Event};
@@ -164,6 +164,19 @@ impl<'a> View<'a> {
             .map(|f| format!("the server was restarting at {}", secs(f.at)))
     }
 
+    /// Whether the timeline has the server process stopped or crashed at `at`.
+    fn server_down_at(&self, at: Duration) -> bool {
+        let mut down = false;
+        for fault in self.scenario.timeline.iter().take_while(|f| f.at <= at) {
+            match fault.action {
+                Action::Stop | Action::Crash => down = true,
+                Action::Start => down = false,
+                _ => {}
+            }
+        }
+        down
+    }
+
     /// Whether `client`'s link to the server was cut (or held) at `at`.
     fn cut_at(&self, client: usize, at: Duration) -> bool {
         self.cuts[client].iter().any(|c| c.start <= at && at <= c.end)
@@ -213,12 +226,17 @@ struct Cut {
 fn cut_intervals(scenario: &Scenario, i: usize, end: Duration) -> Vec<Cut> {
     let mut out = Vec::new();
     for lossy in [true, false] {
-        let (mut partitioned, mut held, mut down, mut failing) = (false, false, false, false);
+        let (mut to_server, mut from_server, mut held, mut down, mut failing) = (false, false, false, false, false);
         let mut open: Option<(Duration, String)> = None;
         for fault in &scenario.timeline {
+            let set = |d: &Direction, to: &mut bool, from: &mut bool, value: bool| match d {
+                Direction::Both => (*to, *from) = (value, value),
+                Direction::ToServer => *to = value,
+                Direction::FromServer => *from = value,
+            };
             match &fault.action {
-                Action::Partition(who, _) if who.includes(i) => partitioned = true,
-                Action::Repair(who, _) if who.includes(i) => partitioned = false,
+                Action::Partition(who, d) if who.includes(i) => set(d, &mut to_server, &mut from_server, true),
+                Action::Repair(who, d) if who.includes(i) => set(d, &mut to_server, &mut from_server, false),
                 Action::Hold(who) if who.includes(i) => held = true,
                 Action::Release(who) if who.includes(i) => held = false,
                 Action::Stop | Action::Crash => down = true,
@@ -226,7 +244,7 @@ fn cut_intervals(scenario: &Scenario, i: usize, end: Duration) -> Vec<Cut> {
                 Action::FailRate(rate) => failing = *rate > 0.0,
                 _ => continue,
             }
-            let cut = if lossy { partitioned || down || failing } else { held };
+            let cut = if lossy { to_server || from_server || down || failing } else { held };
             match (&open, cut) {
                 (None, true) => open = Some((fault.at, fault.action.describe())),
                 (Some((start, what)), false) => {
@@ -337,6 +355,7 @@ fn liveness(view: &View) -> Judgement {
     }
     let io_timeout = view.scenario.limits.io_timeout;
     let mut excused = Vec::new();
+    let mut excused_clients = Vec::new();
     for record in &run.records {
         let at = record.at;
         // A wait that timed out (a stalled exchange or handshake) may be the scenario's delay; an error may not.
@@ -382,7 +401,10 @@ fn liveness(view: &View) -> Judgement {
             .then(|| view.restarting(window, at))
             .flatten();
         match restarting.or_else(|| view.excuse(client, opened, window, at, stalled)) {
-            Some(reason) => excused.push(format!("{failure}: {reason}")),
+            Some(reason) => {
+                excused.push(format!("{failure}: {reason}"));
+                excused_clients.push(client);
+            }
             None => {
                 return Judgement::fail(
                     Property::Liveness,
@@ -393,7 +415,8 @@ fn liveness(view: &View) -> Judgement {
     }
     for record in &run.records {
         if let Event::ClientDone { client, answered, of } = record.event {
-            if answered < of && excused.is_empty() {
+            // Giving up is fine only for a client the scenario cut off (its failures were all excused).
+            if answered < of && !excused_clients.contains(&client) {
                 let last = last_error(run, client).unwrap_or_else(|| "no error recorded".into());
                 return Judgement::fail(
                     Property::Liveness,
@@ -643,6 +666,14 @@ fn refusal(view: &View) -> Judgement {
                 "client-{i} connected (conn {conn}) at {} to a server that should be down",
                 secs(r.at)
             ))),
+            Event::ConnectFailed { client, waited, .. }
+                if *client == i && !view.server_down_at(r.at.saturating_sub(*waited)) =>
+            {
+                Some(Err(format!(
+                    "client-{i} expected a refusal but the timeline has the server up at {}: fix the scenario",
+                    secs(r.at.saturating_sub(*waited))
+                )))
+            }
             Event::ConnectFailed { client, error, waited } if *client == i => Some(if error != "refused" {
                 Err(format!(
                     "client-{i}'s connect to a down server ended after {}ms with {error}, not a refusal",
@@ -882,14 +913,20 @@ mod tests {
 
     #[test]
     fn refusal_must_be_fast_and_a_refusal() {
-        let s = Scenario::parse(Path::new("t.toml"), "seeds = [1]\n[[clients]]\nexpect = \"refused\"\n").unwrap();
+        let text = "seeds = [1]\n[[clients]]\nexpect = \"refused\"\nstart_ms = 10\n[[timeline]]\nat_ms = 5\naction = \"stop\"\n";
+        let s = Scenario::parse(Path::new("t.toml"), text).unwrap();
         let failed = |error: &str, ms| {
-            vec![(ms, Event::ConnectFailed { client: 0, error: error.into(), waited: Duration::from_millis(ms) })]
+            vec![(10 + ms, Event::ConnectFailed { client: 0, error: error.into(), waited: Duration::from_millis(ms) })]
         };
         assert_eq!(verdict(&s, failed("refused", 2), Property::Refusal).verdict, Verdict::Pass);
         assert_eq!(verdict(&s, failed("refused", 500), Property::Refusal).verdict, Verdict::Fail);
         assert_eq!(verdict(&s, failed("connect-timeout", 1000), Property::Refusal).verdict, Verdict::Fail);
-        assert_eq!(verdict(&s, vec![(1, connected(0))], Property::Refusal).verdict, Verdict::Fail);
+        assert_eq!(verdict(&s, vec![(11, connected(0))], Property::Refusal).verdict, Verdict::Fail);
+        // A refusal while the server is up (a partition makes turmoil refuse) proves nothing.
+        let up = Scenario::parse(Path::new("t.toml"), "seeds = [1]\n[[clients]]\nexpect = \"refused\"\n").unwrap();
+        let j = verdict(&up, failed("refused", 2), Property::Refusal);
+        assert_eq!(j.verdict, Verdict::Fail);
+        assert!(j.detail.contains("the timeline has the server up"), "{}", j.detail);
     }
 
     #[test]

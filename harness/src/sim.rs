@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -101,6 +101,19 @@ impl Target {
     pub fn name(&self) -> &str {
         &self.name
     }
+}
+
+/// The server process as the runner drives it, shared with the host factory.
+#[derive(Clone, Default)]
+struct Process {
+    /// The running incarnation's sockets.
+    sockets: Arc<Mutex<Sockets>>,
+    /// The running incarnation's kill signal.
+    kill: Arc<Mutex<Arc<tokio::sync::Notify>>>,
+    /// Whether the process is stopped (a host restarted while this is set runs nothing).
+    stopped: Arc<AtomicBool>,
+    /// Set by an incarnation whose target returned: the process exited on its own.
+    exited: Arc<AtomicBool>,
 }
 
 /// How long a connection closed first by the server stays in TIME_WAIT on its side (Linux: 60 s).
@@ -206,41 +219,47 @@ pub fn run(scenario: &Scenario, seed: u64, target: &Target) -> Run {
         .build();
 
     // The server process: the target binding and serving, until it exits or the runner kills it.
-    let serve = target.serve.clone();
-    let kill = Arc::new(tokio::sync::Notify::new());
-    let current = Arc::new(Mutex::new(Sockets::default()));
+    let process = Process::default();
     {
-        let kill = kill.clone();
-        let current = current.clone();
+        let process = process.clone();
+        let serve = target.serve.clone();
         let shaping = scenario.server.shaping;
         let config = scenario.server.config.clone();
         let incarnations = Arc::new(AtomicUsize::new(0));
         let port = Arc::new(Mutex::new(Port::default()));
         let log = log.clone();
         sim.host(SERVER_HOST, move || {
-            let serve = serve.clone();
-            let kill = kill.clone();
             let sockets = Sockets::default();
-            *current.lock().expect("current sockets") = sockets.clone();
-            let incarnation = incarnations.fetch_add(1, Ordering::Relaxed) as u64;
-            let binder = Binder {
-                sockets: sockets.clone(),
-                shaping,
-                seed: seed ^ incarnation.wrapping_mul(0xa076_1d64_78bd_642f),
-                port: port.clone(),
-                log: log.clone(),
-            };
-            let mut serving = serve(binder, config.clone());
-            let port = port.clone();
+            *process.sockets.lock().expect("process sockets") = sockets.clone();
+            // Each incarnation gets its own kill signal, so one meant for a dead incarnation cannot linger.
+            let kill = Arc::new(tokio::sync::Notify::new());
+            *process.kill.lock().expect("process kill") = kill.clone();
+            let serving = (!process.stopped.load(Ordering::Relaxed)).then(|| {
+                let incarnation = incarnations.fetch_add(1, Ordering::Relaxed) as u64;
+                let binder = Binder {
+                    sockets: sockets.clone(),
+                    shaping,
+                    seed: seed ^ incarnation.wrapping_mul(0xa076_1d64_78bd_642f),
+                    port: port.clone(),
+                    log: log.clone(),
+                };
+                serve(binder, config.clone())
+            });
+            let (port, exited) = (port.clone(), process.exited.clone());
             async move {
+                // A stopped process is not running: nothing to do until the runner starts it again.
+                let Some(mut serving) = serving else {
+                    std::future::pending::<()>().await;
+                    return Ok(());
+                };
                 tokio::select! {
-                    _ = &mut serving => {} // the process exited on its own
+                    _ = &mut serving => exited.store(true, Ordering::Relaxed), // the process exited on its own
                     _ = kill.notified() => {}
                 }
                 // Exited or killed: the listener and the target's own sockets go first, then every accepted
                 // stream in accept order (see `process`), as the kernel closes a dead process's sockets. The
-                // port is closed until the runner restarts the host; the connections the server's side closed
-                // first sit in TIME_WAIT.
+                // connections the server's side closed first sit in TIME_WAIT. The runner then restarts the host
+                // into a stopped process, so no task the target spawned lives on.
                 drop(serving);
                 let closed = sockets.kill_all();
                 if closed > 0 {
@@ -274,38 +293,46 @@ pub fn run(scenario: &Scenario, seed: u64, target: &Target) -> Run {
 
     let clients: Vec<&str> = scenario.clients.iter().map(|c| c.name.as_str()).collect();
     let mut faults = scenario.timeline.iter().peekable();
+    let failed = |sim: &turmoil::Sim<'_>, reason| log.push(sim.elapsed(), Event::RunFailed { reason });
     'run: loop {
         while let Some(fault) = faults.next_if(|f| f.at <= sim.elapsed()) {
             log.push(sim.elapsed(), Event::Fault { action: fault.action.describe() });
             if fault.action.kills_server() {
                 // Close the process's sockets in a fixed order first (see `process`), within one tick.
-                kill.notify_one();
+                process.kill.lock().expect("process kill").notify_one();
                 if let Err(reason) = step(&mut sim) {
-                    log.push(sim.elapsed(), Event::RunFailed { reason });
+                    failed(&sim, reason);
                     break 'run;
                 }
             }
-            apply(&mut sim, &fault.action, &clients);
+            apply(&mut sim, &fault.action, &clients, &process);
         }
-        match step(&mut sim) {
+        let stepped = step(&mut sim);
+        if process.exited.swap(false, Ordering::Relaxed) {
+            // The process ended on its own: its spawned tasks end with it.
+            process.stopped.store(true, Ordering::Relaxed);
+            sim.bounce(SERVER_HOST);
+        }
+        match stepped {
             // Every client is done; the run ends once the timeline has played out too.
             Ok(true) if faults.peek().is_none() => break,
             Ok(_) => {}
             Err(reason) => {
-                log.push(sim.elapsed(), Event::RunFailed { reason });
+                failed(&sim, reason);
                 break 'run;
             }
         }
     }
     // Every client has left: give the server the drain time to close its side of every connection.
     let drained_by = sim.elapsed() + scenario.limits.drain;
-    let open = |current: &Mutex<Sockets>| current.lock().expect("current sockets").open();
-    while open(&current) > 0 && sim.elapsed() < drained_by {
-        if step(&mut sim).is_err() {
+    let open = |process: &Process| process.sockets.lock().expect("process sockets").open();
+    while open(&process) > 0 && sim.elapsed() < drained_by {
+        if let Err(reason) = step(&mut sim) {
+            failed(&sim, reason);
             break;
         }
     }
-    log.push(sim.elapsed(), Event::ServerConnections { open: open(&current) });
+    log.push(sim.elapsed(), Event::ServerConnections { open: open(&process) });
     drop(sim);
     let records = std::mem::take(&mut *log.0.lock().expect("log lock"));
     let hash = trace_hash(&records);
@@ -313,13 +340,20 @@ pub fn run(scenario: &Scenario, seed: u64, target: &Target) -> Run {
 }
 
 /// Applies a fault's effect on the simulation (the server's sockets are already closed for a kill).
-fn apply(sim: &mut turmoil::Sim<'_>, action: &Action, clients: &[&str]) {
+fn apply(sim: &mut turmoil::Sim<'_>, action: &Action, clients: &[&str], process: &Process) {
     let each = |who: &Who| -> Vec<&str> {
         clients.iter().enumerate().filter(|(i, _)| who.includes(*i)).map(|(_, name)| *name).collect()
     };
     match action {
-        Action::Bounce | Action::Start => sim.bounce(SERVER_HOST),
-        Action::Stop => {}
+        Action::Bounce | Action::Start => {
+            process.stopped.store(false, Ordering::Relaxed);
+            sim.bounce(SERVER_HOST)
+        }
+        Action::Stop => {
+            // Restart the host into a stopped process: every task of the old one ends.
+            process.stopped.store(true, Ordering::Relaxed);
+            sim.bounce(SERVER_HOST)
+        }
         Action::Crash => sim.crash(SERVER_HOST),
         Action::Partition(who, direction) => {
             for c in each(who) {
@@ -342,12 +376,8 @@ fn apply(sim: &mut turmoil::Sim<'_>, action: &Action, clients: &[&str]) {
         Action::Hold(who) => each(who).into_iter().for_each(|c| sim.hold(SERVER_HOST, c)),
         Action::Release(who) => each(who).into_iter().for_each(|c| sim.release(SERVER_HOST, c)),
         Action::Latency(who, d) => each(who).into_iter().for_each(|c| sim.set_link_latency(SERVER_HOST, c, *d)),
-        Action::FailRate(rate) => {
-            sim.set_fail_rate(*rate);
-            if *rate == 0.0 {
-                clients.iter().for_each(|c| sim.repair(SERVER_HOST, *c));
-            }
-        }
+        // turmoil heals a randomly failed link at its next message (repair rate 1.0), so 0 ends the failures.
+        Action::FailRate(rate) => sim.set_fail_rate(*rate),
     }
 }
 
