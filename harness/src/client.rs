@@ -175,16 +175,18 @@ impl<S: Stream> Client<S> {
         let (mut rd, mut wr) = tokio::io::split(&mut self.stream);
         let mut sent = 0;
         let mut received = 0;
-        // Write and read in one task: progress on either side is what the timeout watches.
+        // Write and read in one task: progress on either side is what the timeout watches. Never read more than
+        // was sent: an echo cannot be ahead of its request, so bytes beyond it belong to what follows (and are
+        // judged there), and with nothing owed the server has nothing to send, so not reading cannot deadlock.
         while received < reply.len() {
             let step = tokio::time::timeout(io_timeout, async {
-                if sent < message.len() {
-                    tokio::select! {
+                match (sent < message.len(), received < sent) {
+                    (true, true) => tokio::select! {
                         w = wr.write(&message[sent..]) => Step::Wrote(w),
-                        r = rd.read(&mut reply[received..]) => Step::Read(r),
-                    }
-                } else {
-                    Step::Read(rd.read(&mut reply[received..]).await)
+                        r = rd.read(&mut reply[received..sent]) => Step::Read(r),
+                    },
+                    (true, false) => Step::Wrote(wr.write(&message[sent..]).await),
+                    (false, _) => Step::Read(rd.read(&mut reply[received..]).await),
                 }
             })
             .await;

@@ -20,8 +20,17 @@
 //! - [`oracle`]: pure functions from events to verdicts on named properties, with evidence.
 //! - [`check`]: the suite: every scenario and seed, gathered per property into a [`check::CheckReport`].
 //! - [`report`]: reporters, pure functions of a report: terminal table, JSON, Markdown.
+//! - [`faults`]: stream shaping (short writes, split reads, pauses) that turmoil does not do itself.
+//! - [`mutants`]: the catalogue of faulty servers, each the real server with one bug, kept apart from it;
+//!   [`catalogue`] hunts them with the suite and exploration.
+//! - [`explore`]: proptest strategies generating whole scenarios, with [`shrink`] reducing failures to a minimal
+//!   scenario file.
 //!
 //! The binary (`harness/src/main.rs`) is a thin layer of flags over these.
+
+// Simulated runs rely on tokio's unstable runtime options (deterministic task panics and `select!`).
+#[cfg(not(tokio_unstable))]
+compile_error!("build with `--cfg tokio_unstable` (set in .cargo/config.toml): simulated runs depend on it");
 
 pub mod catalogue;
 pub mod check;

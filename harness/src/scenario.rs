@@ -406,17 +406,33 @@ impl Scenario {
         if file.seeds.get_ref().is_empty() {
             return Err(at(file.seeds.span(), "`seeds` must list at least one seed".into()));
         }
+        let capacity_span = file.network.as_ref().and_then(|n| n.tcp_capacity.as_ref()).map(|c| c.span());
         let network = file.network.unwrap_or_default().resolve(&at)?;
         let server = file.server.unwrap_or_default().resolve(&at)?;
         if file.clients.is_empty() {
             return Err(at(0..0, "a scenario needs at least one `[[clients]]` block".into()));
         }
         let mut clients = Vec::new();
+        let mut over = None;
         for block in &file.clients {
             let spec = block.resolve(&at)?;
             for _ in 0..*block.count.get_ref() {
                 clients.push(ClientSpec { name: format!("client-{}", clients.len()), ..spec.clone() });
             }
+            if over.is_none() && clients.len() > network.tcp_capacity {
+                over = Some(block.count.span());
+            }
+        }
+        if let Some(count_span) = over {
+            // turmoil panics when more connections wait to be accepted than its capacity.
+            return Err(at(
+                capacity_span.unwrap_or(count_span),
+                format!(
+                    "{} clients but `tcp_capacity` (also the server's backlog) is {}: raise it in `[network]`",
+                    clients.len(),
+                    network.tcp_capacity
+                ),
+            ));
         }
         let limits = file.limits.unwrap_or_default().resolve();
         let names: Vec<&str> = clients.iter().map(|c| c.name.as_str()).collect();
@@ -947,6 +963,13 @@ impl ClientFile {
             return Err(at(rounds.1, "`rounds` must be at least 1".into()));
         }
         let once = self.messages.iter().map(|m| resolve_payload(m, at)).collect::<Result<Vec<_>, _>>()?;
+        if once.len().saturating_mul(rounds.0) > MAX_MESSAGES {
+            let span = if rounds.1.is_empty() { self.messages[0].span() } else { rounds.1.clone() };
+            return Err(at(
+                span,
+                format!("{} messages x {} rounds is above the limit of {MAX_MESSAGES} messages", once.len(), rounds.0),
+            ));
+        }
         let messages: Vec<Payload> = (0..rounds.0).flat_map(|_| once.iter().cloned()).collect();
         let pipeline = match &self.pipeline {
             Some(p) if *p.get_ref() == 0 => return Err(at(p.span(), "`pipeline` must be at least 1".into())),
@@ -1027,10 +1050,18 @@ enum PayloadFile {
     Random(usize),
 }
 
+/// The largest message a scenario may hold (64 MiB): every message is kept in memory, sent and echoed.
+const MAX_MESSAGE: usize = 64 << 20;
+/// The most messages one client may send (after `rounds`): bounds a run's memory and time.
+const MAX_MESSAGES: usize = 100_000;
+
 fn resolve_payload(payload: &Spanned<PayloadFile>, at: &At) -> Result<Payload, ScenarioError> {
     Ok(match payload.get_ref() {
         PayloadFile::Text(s) => Payload::Text(s.clone()),
         PayloadFile::Hex(h) => Payload::Bytes(parse_hex(h).map_err(|m| at(payload.span(), m))?),
+        PayloadFile::Random(n) if *n > MAX_MESSAGE => {
+            return Err(at(payload.span(), format!("`random = {n}` is above the limit of {MAX_MESSAGE} bytes")))
+        }
         PayloadFile::Random(n) => Payload::Random(*n),
     })
 }
@@ -1165,7 +1196,7 @@ impl StepFile {
             }
         };
         for i in 0..repeat as u64 {
-            let when = self.at_ms.get_ref() + i * every;
+            let when = i.checked_mul(every).and_then(|t| t.checked_add(*self.at_ms.get_ref())).unwrap_or(u64::MAX);
             if Duration::from_millis(when) >= deadline {
                 return Err(at(
                     self.at_ms.span(),
@@ -1374,6 +1405,25 @@ mod tests {
                 "`buffer` must be",
             ),
             ("seeds = [1\n".into(), "t.toml:1:", ""),
+            (
+                "seeds = [1]\n[network]\ntcp_capacity = 4\n[[clients]]\ncount = 5\nmessages = []\n".into(),
+                "t.toml:3:16:",
+                "5 clients but `tcp_capacity`",
+            ),
+            (format!("{c}count = 300\n"), "t.toml:4:9:", "300 clients"),
+            (format!("{c}rounds = 1000000\n"), "t.toml:4:10:", "above the limit of 100000 messages"),
+            (
+                "seeds = [1]\n[[clients]]\nmessages = [{ random = 99999999999 }]\n".into(),
+                "t.toml:3:",
+                "above the limit",
+            ),
+            (
+                format!(
+                    "{c}[[timeline]]\nat_ms = 5\naction = \"bounce\"\nrepeat = 3\nevery_ms = 18446744073709551615\n"
+                ),
+                "t.toml:5:9:",
+                "deadline",
+            ),
         ];
         for (text, location, message) in cases {
             let err = parse(&text).expect_err(&text);

@@ -471,6 +471,10 @@ impl ClientScript {
                 break;
             }
         }
+        if current.is_none() && planned == 0 && self.spec.expect == Expect::Served {
+            // Nothing to send before it ends (`end_after = 0`, no messages): it still connects, then ends.
+            current = self.connect().await;
+        }
         let Some((client, conn)) = current else { return answered };
         if answered < planned {
             return answered;

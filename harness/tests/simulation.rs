@@ -117,3 +117,26 @@ fn a_seed_replays_to_the_same_trace_whatever_ran_before_in_the_process() {
     }
     assert_ne!(sim::run(&s, 4, &target).hash, reference, "another seed, another trace");
 }
+
+#[test]
+fn a_client_that_ends_before_its_first_message_still_connects_and_misbehaves() {
+    use echo_harness::trace::Event;
+    for end in ["fin", "reset", "die_mid_message"] {
+        let text = format!(
+            "seeds = [1]\n[[clients]]\nmessages = [{{ text = \"hello\" }}]\nend = \"{end}\"\nend_after = 0\n\
+             [[clients]]\nstart_ms = 50\nmessages = [{{ text = \"next\" }}]\n"
+        );
+        let s = Scenario::parse(Path::new("early.toml"), &text).unwrap();
+        let (run, judgements) = run_and_judge(&s, 1, &Target::builtin());
+        assert!(
+            run.records.iter().any(|r| matches!(r.event, Event::Misbehaved { client: 0, .. })),
+            "end = {end}: {:?}",
+            run.records
+        );
+        for j in &judgements {
+            assert_ne!(j.verdict, Verdict::Fail, "end = {end}: {} {}", j.property.name(), j.detail);
+        }
+        let survival = judgements.iter().find(|j| j.property == Property::Survival).unwrap();
+        assert_eq!(survival.verdict, Verdict::Pass, "end = {end}: {}", survival.detail);
+    }
+}
