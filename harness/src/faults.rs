@@ -31,6 +31,14 @@ pub enum Chunk {
 }
 
 impl Chunk {
+    /// The fewest bytes a call may take.
+    pub fn min(self) -> usize {
+        match self {
+            Chunk::Fixed(k) => k.max(1),
+            Chunk::Between(lo, _) => lo.max(1),
+        }
+    }
+
     fn draw(self, rng: &mut SmallRng) -> usize {
         match self {
             Chunk::Fixed(k) => k.max(1),

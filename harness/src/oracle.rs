@@ -739,7 +739,14 @@ fn no_leak(view: &View) -> Judgement {
 /// Connections a lossy cut (partition, fail rate) may have orphaned: the cut overlapped the connection's life
 /// or caught its last segments (a FIN) in flight.
 fn abandoned(view: &View) -> usize {
-    let in_flight = view.scenario.network.latency.end + Duration::from_millis(2);
+    // How long a client's last segment may be in flight: the network's latency or one the timeline set.
+    let in_flight = |client: usize| {
+        let set = view.scenario.timeline.iter().filter_map(|f| match &f.action {
+            Action::Latency(who, d) if who.includes(client) => Some(*d),
+            _ => None,
+        });
+        set.chain([view.scenario.network.latency.end]).max().unwrap_or_default() + Duration::from_millis(2)
+    };
     view.opened
         .iter()
         .filter(|&&(conn, opened)| {
@@ -762,7 +769,7 @@ fn abandoned(view: &View) -> usize {
                 c.lossy
                     && !c.what.starts_with("stop")
                     && !c.what.starts_with("crash")
-                    && c.start <= ended + in_flight
+                    && c.start <= ended + in_flight(client)
                     && opened <= c.end
             })
         })
@@ -939,6 +946,26 @@ mod tests {
         let leak = verdict(&s, vec![(5, Event::ServerConnections { open: 2 })], Property::NoLeak);
         assert_eq!(leak.verdict, Verdict::Fail);
         assert!(leak.detail.contains("still held 2 connections"), "{}", leak.detail);
+    }
+
+    #[test]
+    fn no_leak_allows_a_fin_lost_in_flight_on_a_slowed_link() {
+        // The client closes at 20 ms; its FIN takes the 30 ms the timeline set, and a partition at 45 ms drops it.
+        let cut = "[[timeline]]\nat_ms = 45\naction = \"partition\"\n[[timeline]]\nat_ms = 55\naction = \"repair\"\n";
+        let slowed = scenario(&format!("[[timeline]]\nat_ms = 10\naction = \"latency\"\nms = 30\n{cut}"));
+        let events = || {
+            vec![
+                (1, connected(0)),
+                (5, exchange(0, b"a", b"A", None)),
+                (20, Event::Closed { client: 0, conn: 0, extra: Vec::new(), error: None }),
+                (2000, Event::ServerConnections { open: 1 }),
+            ]
+        };
+        let j = verdict(&slowed, events(), Property::NoLeak);
+        assert_eq!(j.verdict, Verdict::Pass, "{}", j.detail);
+        // With no latency the FIN had arrived long before the cut: the open connection is a leak.
+        let j = verdict(&scenario(cut), events(), Property::NoLeak);
+        assert_eq!(j.verdict, Verdict::Fail, "{}", j.detail);
     }
 
     #[test]

@@ -109,7 +109,11 @@ pub fn catalogue_table(c: &CatalogueReport) -> String {
         );
     }
     let cs = &c.correct_server;
-    let _ = writeln!(out, "{:w$}  false alarms: {} in {} runs", "correct server", cs.false_alarms, cs.runs);
+    let _ = writeln!(
+        out,
+        "{:w$}  false alarms: {} in {} runs ({} of them generated)",
+        "correct server", cs.false_alarms, cs.runs, cs.explored
+    );
     if let Some(first) = &cs.first {
         let _ = writeln!(out, "{:w$}  first: {first}", "");
     }
@@ -129,11 +133,12 @@ pub fn catalogue_markdown(c: &CatalogueReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Mutation score: **{} of {}** planted bugs caught; the correct server raised {} false alarms in {} runs.\n",
+        "Mutation score: **{} of {}** planted bugs caught; the correct server raised {} false alarms in {} runs ({} of them generated).\n",
         c.caught,
         c.mutants.len(),
         c.correct_server.false_alarms,
-        c.correct_server.runs
+        c.correct_server.runs,
+        c.correct_server.explored
     );
     let _ = writeln!(
         out,
@@ -317,7 +322,12 @@ mod tests {
                         minimal_scenario: None,
                     },
                 ],
-                correct_server: crate::catalogue::CorrectReport { false_alarms: 0, runs: 128, first: None },
+                correct_server: crate::catalogue::CorrectReport {
+                    false_alarms: 0,
+                    runs: 328,
+                    explored: 200,
+                    first: None,
+                },
                 caught: 1,
                 seconds: 10.5,
             }),

@@ -8,7 +8,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
+use rand::{RngCore, SeedableRng};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -194,6 +194,22 @@ pub enum Payload {
     Bytes(Vec<u8>),
     /// This many random bytes (any value 0-255), drawn from the run's seed.
     Random(usize),
+}
+
+impl Payload {
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Payload::Text(t) => t.len(),
+            Payload::Bytes(b) => b.len(),
+            Payload::Random(n) => *n,
+        }
+    }
+
+    /// Whether it is the empty message.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// A network or server fault at a point in simulated time.
@@ -475,7 +491,11 @@ impl Scenario {
                     .map(|m| match m {
                         Payload::Text(s) => s.as_bytes().to_vec(),
                         Payload::Bytes(b) => b.clone(),
-                        Payload::Random(n) => (0..*n).map(|_| rng.random::<u8>()).collect(),
+                        Payload::Random(n) => {
+                            let mut bytes = vec![0u8; *n];
+                            rng.fill_bytes(&mut bytes);
+                            bytes
+                        }
                     })
                     .collect()
             })

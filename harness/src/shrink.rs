@@ -22,16 +22,11 @@ pub struct Size {
 impl Size {
     /// Measures `scenario`.
     pub fn of(scenario: &Scenario) -> Size {
-        let bytes = |p: &Payload| match p {
-            Payload::Text(t) => t.len(),
-            Payload::Bytes(b) => b.len(),
-            Payload::Random(n) => *n,
-        };
         Size {
             clients: scenario.clients.len(),
             messages: scenario.clients.iter().map(|c| c.messages.len()).sum(),
             faults: scenario.timeline.len(),
-            bytes: scenario.clients.iter().flat_map(|c| &c.messages).map(bytes).sum(),
+            bytes: scenario.clients.iter().flat_map(|c| &c.messages).map(Payload::len).sum(),
         }
     }
 }

@@ -165,26 +165,13 @@ pub fn preview(bytes: &[u8]) -> String {
     out
 }
 
-/// A stable 64-bit hash of a trace (FNV-1a over the derived `Hash` of every record): equal for equal traces,
-/// across processes and runs.
+/// A stable 64-bit hash of a trace (XXH3 over the derived `Hash` of every record): equal for equal traces,
+/// across processes and runs. XXH3 is a specified algorithm, so the value does not change with a std release
+/// the way `DefaultHasher`'s may.
 pub fn trace_hash(records: &[Record]) -> u64 {
-    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
     records.hash(&mut h);
     h.finish()
-}
-
-struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,184 @@
+//! The reach of exploration: how fast one case runs, and how fast whole explorations go.
+//!
+//! - `case/bare_turmoil` vs `case/harness`, side by side: the same exchange (1 server + 3 clients x 20 messages of
+//!   100 bytes, 1-10 ms latency) as a bare turmoil simulation written by hand and as a harness case (scenario
+//!   model, stream wrappers, process model, trace, oracles). Target: the harness case takes at most 1.25x.
+//! - `explore/jobs/1` vs `explore/jobs/2`: 64 generated cases against the built-in server (criterion prints the
+//!   rate as elements/s = cases/s). Target: 2 jobs run at least 1.7x the cases/s of 1.
+//! - `catch/partial_send`, `catch/single_client`: wall time of `explore` (2 jobs, seed 0) until it has found and
+//!   shrunk the planted bug. Target: under 2 s each.
+//!
+//! `cargo bench --bench explore`
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use echo_harness::check::run_once;
+use echo_harness::explore::{self, Options};
+use echo_harness::mutants;
+use echo_harness::oracle::Verdict;
+use echo_harness::scenario::Scenario;
+use echo_harness::sim::Target;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const CLIENTS: usize = 3;
+const MESSAGES: usize = 20;
+const SIZE: usize = 100;
+
+/// The exchange written directly against turmoil: no harness at all.
+fn bare_turmoil(seed: u64) {
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(seed)
+        .epoch(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        .tick_duration(Duration::from_millis(1))
+        .min_message_latency(Duration::from_millis(1))
+        .max_message_latency(Duration::from_millis(10))
+        .build();
+    sim.host("server", || async {
+        let listener = turmoil::net::TcpListener::bind("0.0.0.0:8081").await?;
+        loop {
+            let (mut stream, _) = listener.accept().await?;
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 1024];
+                loop {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            buf[..n].make_ascii_uppercase();
+                            if stream.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    for c in 0..CLIENTS {
+        sim.client(format!("client-{c}"), async move {
+            let mut stream = turmoil::net::TcpStream::connect(("server", 8081)).await?;
+            let mut reply = [0u8; SIZE];
+            for m in 0..MESSAGES {
+                let message: Vec<u8> = (0..SIZE).map(|i| (i * 7 + m + c) as u8).collect();
+                stream.write_all(&message).await?;
+                stream.read_exact(&mut reply).await?;
+                assert_eq!(reply.to_vec(), message.to_ascii_uppercase());
+            }
+            Ok(())
+        });
+    }
+    sim.run().expect("the bare simulation runs");
+}
+
+/// The same exchange as a scenario.
+fn harness_scenario() -> Scenario {
+    let text = format!(
+        "seeds = [1]\n[network]\nlatency_ms = [1, 10]\n[server]\nbuffer = 1024\n\
+         [[clients]]\ncount = {CLIENTS}\nmessages = [{{ random = {SIZE} }}]\nrounds = {MESSAGES}\n"
+    );
+    Scenario::parse(Path::new("bench.toml"), &text).expect("the bench scenario parses")
+}
+
+/// The harness's time over the bare simulation's, as the median of rounds that alternate the two: on a shared,
+/// noisy machine this ratio holds steadier than two criterion measurements taken one after the other.
+fn interleaved_ratio(scenario: &Scenario, target: &Target) -> (f64, f64, f64) {
+    const ROUNDS: u64 = 15;
+    const RUNS: u64 = 40;
+    let mut ratios = Vec::new();
+    let (mut bare_total, mut harness_total) = (Duration::ZERO, Duration::ZERO);
+    for round in 0..ROUNDS {
+        let started = Instant::now();
+        for seed in round * RUNS..(round + 1) * RUNS {
+            bare_turmoil(seed);
+        }
+        let bare = started.elapsed();
+        let started = Instant::now();
+        for seed in round * RUNS..(round + 1) * RUNS {
+            black_box(run_once(scenario, seed, target));
+        }
+        let harness = started.elapsed();
+        ratios.push(harness.as_secs_f64() / bare.as_secs_f64());
+        bare_total += bare;
+        harness_total += harness;
+    }
+    ratios.sort_by(f64::total_cmp);
+    let per_run = |d: Duration| d.as_secs_f64() * 1e6 / (ROUNDS * RUNS) as f64;
+    (ratios[ratios.len() / 2], per_run(bare_total), per_run(harness_total))
+}
+
+fn case(c: &mut Criterion) {
+    let scenario = harness_scenario();
+    let target = Target::builtin();
+    let (ratio, bare, harness) = interleaved_ratio(&scenario, &target);
+    println!(
+        "case: harness {harness:.0} µs vs bare turmoil {bare:.0} µs per simulation: {ratio:.2}x \
+         (median of 15 interleaved rounds of 40; target <= 1.25x)"
+    );
+    let mut group = c.benchmark_group("case");
+    group.sample_size(30).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
+    let mut seed = 0u64;
+    group.bench_function("bare_turmoil", |b| {
+        b.iter(|| {
+            seed += 1;
+            bare_turmoil(black_box(seed))
+        })
+    });
+    let mut seed = 0u64;
+    group.bench_function("harness", |b| {
+        b.iter(|| {
+            seed += 1;
+            let (_, judgements) = run_once(&scenario, black_box(seed), &target);
+            assert!(judgements.iter().all(|j| j.verdict != Verdict::Fail), "{judgements:?}");
+        })
+    });
+    group.finish();
+}
+
+fn jobs(c: &mut Criterion) {
+    const CASES: u64 = 64;
+    let target = Target::builtin();
+    let mut group = c.benchmark_group("explore/jobs");
+    group.sample_size(10).measurement_time(Duration::from_secs(8)).warm_up_time(Duration::from_secs(1));
+    group.throughput(Throughput::Elements(CASES));
+    for jobs in [1usize, 2] {
+        group.bench_with_input(BenchmarkId::from_parameter(jobs), &jobs, |b, &jobs| {
+            b.iter(|| {
+                let options =
+                    Options { cases: CASES, time: None, seed: 1, jobs, check_determinism: false, stop_at_first: false };
+                let report = explore::explore(&options, &target, &|_, _| {});
+                assert!(report.findings.is_empty());
+                report.cases
+            })
+        });
+    }
+    group.finish();
+}
+
+fn catch(c: &mut Criterion) {
+    let mut group = c.benchmark_group("catch");
+    group.sample_size(10).measurement_time(Duration::from_secs(10)).warm_up_time(Duration::from_secs(1));
+    for name in ["partial_send", "single_client"] {
+        let mutant = mutants::find(name).expect("a catalogue mutant");
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let options = Options {
+                    cases: 10_000,
+                    time: Some(Duration::from_secs(60)),
+                    seed: 0,
+                    jobs: 2,
+                    check_determinism: false,
+                    stop_at_first: true,
+                };
+                let report = explore::explore(&options, &mutant.target, &|_, _| {});
+                assert!(!report.findings.is_empty(), "{name} escaped");
+                report.cases
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, case, jobs, catch);
+criterion_main!(benches);
