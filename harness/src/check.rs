@@ -97,6 +97,18 @@ pub struct CheckReport {
     /// The mutation score, when the catalogue was run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub catalogue: Option<crate::catalogue::CatalogueReport>,
+    /// The kernel checks on real sockets, when they were run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kernel: Vec<crate::kernel::KernelCheck>,
+}
+
+impl CheckReport {
+    /// Every property held (or was skipped), every kernel check passed, and the catalogue (if run) held.
+    pub fn held(&self) -> bool {
+        self.verdict != Verdict::Fail
+            && self.kernel.iter().all(|k| k.verdict != Verdict::Fail)
+            && self.catalogue.as_ref().is_none_or(|c| c.held())
+    }
 }
 
 /// Everything one scenario gave: its judgements per seed, with the runs kept for evidence.
@@ -229,6 +241,7 @@ fn assemble(scenarios: &[Scenario], target: &str, outcomes: &[ScenarioOutcome], 
         runs: outcomes.iter().map(|o| o.runs).sum(),
         seconds,
         catalogue: None,
+        kernel: Vec::new(),
     }
 }
 

@@ -23,6 +23,7 @@
 //! - [`faults`]: stream shaping (short writes, split reads, pauses) that turmoil does not do itself.
 //! - [`mutants`]: the catalogue of faulty servers, each the real server with one bug, kept apart from it;
 //!   [`catalogue`] hunts them with the suite and exploration.
+//! - [`kernel`]: kernel checks on real sockets (reuse-address, send vs sendall, empty send, refused).
 //! - [`explore`]: proptest strategies generating whole scenarios, with [`shrink`] reducing failures to a minimal
 //!   scenario file.
 //!
@@ -37,6 +38,7 @@ pub mod check;
 pub mod client;
 pub mod explore;
 pub mod faults;
+pub mod kernel;
 pub mod mutants;
 pub mod net;
 pub mod oracle;

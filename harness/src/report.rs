@@ -27,6 +27,10 @@ fn summary_line(report: &CheckReport) -> String {
     if skipped > 0 {
         let _ = write!(line, " ({skipped} skipped)");
     }
+    if !report.kernel.is_empty() {
+        let passed = report.kernel.iter().filter(|k| k.verdict != Verdict::Fail).count();
+        let _ = write!(line, "; {passed} of {} kernel checks passed", report.kernel.len());
+    }
     if let Some(c) = &report.catalogue {
         let _ = write!(line, "; {} of {} planted bugs caught", c.caught, c.mutants.len());
         if c.correct_server.false_alarms > 0 {
@@ -76,6 +80,13 @@ pub fn table(report: &CheckReport) -> String {
             let _ = write!(out, "  {}", failed.join("; "));
         }
         out.push('\n');
+    }
+    if !report.kernel.is_empty() {
+        let width = report.kernel.iter().map(|k| k.name.len()).max().unwrap_or(0).max("KERNEL CHECK".len());
+        let _ = writeln!(out, "\n{:width$}  VERDICT  OBSERVED (real sockets on 127.0.0.1)", "KERNEL CHECK");
+        for k in &report.kernel {
+            let _ = writeln!(out, "{:width$}  {:7}  {}", k.name, verdict_word(k.verdict), k.detail);
+        }
     }
     if let Some(catalogue) = &report.catalogue {
         out.push('\n');
@@ -216,6 +227,22 @@ pub fn markdown(report: &CheckReport) -> String {
             s.seconds
         );
     }
+    if !report.kernel.is_empty() {
+        let _ = writeln!(out, "\n## Kernel checks (real sockets on 127.0.0.1)\n");
+        let _ = writeln!(out, "| check | verdict | observed | figures |");
+        let _ = writeln!(out, "|---|---|---|---|");
+        for k in &report.kernel {
+            let figures: Vec<String> = k.figures.iter().map(|(name, value)| format!("{name} = {value}")).collect();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                k.name,
+                verdict_word(k.verdict),
+                md_cell(&k.detail),
+                md_cell(&figures.join(", "))
+            );
+        }
+    }
     if let Some(catalogue) = &report.catalogue {
         let _ = writeln!(out, "\n## Catalogue of planted bugs\n");
         out.push_str(&catalogue_markdown(catalogue));
@@ -331,6 +358,12 @@ mod tests {
                 caught: 1,
                 seconds: 10.5,
             }),
+            kernel: vec![crate::kernel::KernelCheck {
+                name: "send-vs-sendall".into(),
+                verdict: Verdict::Pass,
+                detail: "one write of 1048576 bytes to a peer that does not read took 52000".into(),
+                figures: [("one_write_bytes".to_string(), serde_json::Value::from(52000))].into_iter().collect(),
+            }],
         }
     }
 

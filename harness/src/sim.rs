@@ -119,6 +119,13 @@ struct Process {
 /// How long a connection closed first by the server stays in TIME_WAIT on its side (Linux: 60 s).
 pub const TIME_WAIT: Duration = Duration::from_secs(60);
 
+/// The reuse-address rule of Linux, as the simulator models it: may a new listener bind a port whose previous
+/// listener's connections are (`in_time_wait`) or are not in TIME_WAIT? Only if both the old sockets and the new
+/// one set SO_REUSEADDR. `kernel::reuse_address` checks it against the host kernel.
+pub fn rebind_allowed(in_time_wait: bool, old_reuse: bool, new_reuse: bool) -> bool {
+    !in_time_wait || (old_reuse && new_reuse)
+}
+
 /// What the server's port remembers of the previous incarnation: the reuse-address rule of Linux.
 #[derive(Debug, Default)]
 struct Port {
@@ -154,7 +161,7 @@ impl Binder {
         let now = turmoil::sim_elapsed().unwrap_or_default();
         {
             let mut port = self.port.lock().expect("port lock");
-            if now < port.time_wait_until && !(port.old_reuse && reuse_address) {
+            if !rebind_allowed(now < port.time_wait_until, port.old_reuse, reuse_address) {
                 let reason = format!(
                     "bind failed: address in use ({} connections of the previous process in TIME_WAIT{})",
                     port.time_wait_count,

@@ -155,3 +155,32 @@ async fn idle_timeout_closes_a_silent_connection() {
     let n = tokio::time::timeout(Duration::from_secs(5), raw.read(&mut buf)).await.expect("closed by the server");
     assert_eq!(n.unwrap(), 0, "EOF after the idle timeout");
 }
+
+#[test]
+fn kernel_checks_observe_the_tutorials_traps() {
+    let checks = echo_harness::kernel::run_all();
+    let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["reuse-address", "send-vs-sendall", "empty-send", "refused"]);
+    for c in &checks {
+        assert_eq!(c.verdict, echo_harness::oracle::Verdict::Pass, "{}: {}", c.name, c.detail);
+    }
+    let send = &checks[1];
+    let first = send.figures["one_write_bytes"].as_u64().unwrap();
+    assert!(first < 1 << 20, "{}", send.detail);
+    assert_eq!(send.figures["write_all_bytes"].as_u64(), Some(1 << 20), "{}", send.detail);
+    let reuse = &checks[0];
+    assert!(reuse.figures["time_wait_sockets"].as_u64().unwrap() >= 1, "{}", reuse.detail);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulators_reuse_address_rule_agrees_with_the_kernel() {
+    // The same sequence (kill a server with open connections, rebind at once) under every combination of the
+    // flag on the old and the new listener, on the kernel and on the model the simulator applies.
+    for (old, new) in [(false, false), (false, true), (true, false), (true, true)] {
+        let seen = echo_harness::kernel::rebind(old, new).await.unwrap();
+        let time_wait = seen.time_wait.expect("/proc/net/tcp is readable");
+        assert!(time_wait >= 1, "old {old} new {new}: no socket in TIME_WAIT");
+        let model = echo_harness::sim::rebind_allowed(true, old, new);
+        assert_eq!(model, seen.error.is_none(), "old {old} new {new}: kernel {:?}, model {model}", seen.error);
+    }
+}
