@@ -23,6 +23,8 @@
 //! - [`faults`]: stream shaping (short writes, split reads, pauses) that turmoil does not do itself.
 //! - [`mutants`]: the catalogue of faulty servers, each the real server with one bug, kept apart from it;
 //!   [`catalogue`] hunts them with the suite and exploration.
+//! - [`blackbox`]: any server started by a command line (or already running), checked over real sockets.
+//! - [`proxy`]: a fault-injecting TCP proxy on loopback (latency, slicing, bandwidth, stalls, resets, FINs).
 //! - [`kernel`]: kernel checks on real sockets (reuse-address, send vs sendall, empty send, refused).
 //! - [`explore`]: proptest strategies generating whole scenarios, with [`shrink`] reducing failures to a minimal
 //!   scenario file.
@@ -33,6 +35,7 @@
 #[cfg(not(tokio_unstable))]
 compile_error!("build with `--cfg tokio_unstable` (set in .cargo/config.toml): simulated runs depend on it");
 
+pub mod blackbox;
 pub mod catalogue;
 pub mod check;
 pub mod client;
@@ -43,6 +46,7 @@ pub mod mutants;
 pub mod net;
 pub mod oracle;
 pub mod process;
+pub mod proxy;
 pub mod report;
 pub mod scenario;
 pub mod server;

@@ -14,7 +14,7 @@ use echo_harness::client::{Client, Timeouts};
 use echo_harness::net::{Network, Real};
 use echo_harness::oracle::Verdict;
 use echo_harness::scenario::Scenario;
-use echo_harness::{catalogue, check, exit, explore, mutants, report, server, sim};
+use echo_harness::{blackbox, catalogue, check, exit, explore, mutants, report, server, sim};
 
 /// A property-based and fault-injection test harness for TCP echo servers.
 #[derive(Parser)]
@@ -64,9 +64,16 @@ enum Command {
         /// Worker threads (default: all cores).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256).map(|v| v as usize))]
         jobs: Option<usize>,
-        /// The server under test: `builtin` or a mutant's name (`echo-harness mutants --list`).
+        /// The server under test: `builtin`, a mutant's name (`echo-harness mutants --list`), or a command line
+        /// with `{port}` (e.g. "python3 server.py {port}") that the harness starts and checks over real sockets.
         #[arg(long, default_value = "builtin")]
         target: String,
+        /// Check a server already listening at HOST:PORT over real sockets (restart properties are skipped).
+        #[arg(long, conflicts_with = "target")]
+        addr: Option<SocketAddr>,
+        /// The reply a black-box server owes: `upper` (the tutorial's) or `identity` (RFC 862 echo).
+        #[arg(long, value_enum)]
+        transform: Option<TransformArg>,
         /// Do not hunt the catalogue of planted bugs (it runs with the built-in target only).
         #[arg(long)]
         skip_mutants: bool,
@@ -174,7 +181,24 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
             serve(addr, server::Config { buffer_size: buffer, max_connections, idle_timeout })
         }
         Command::Client { addr, timeout } => client(addr, timeout),
-        Command::Check { scenarios, json, report_dir, jobs, target, skip_mutants, skip_kernel } => {
+        Command::Check { scenarios, json, report_dir, jobs, target, addr, transform, skip_mutants, skip_kernel } => {
+            let server = match addr {
+                Some(addr) => Some(blackbox::Server::Addr(addr)),
+                None if target.contains("{port}") || target.contains(char::is_whitespace) => {
+                    Some(blackbox::Server::Command(target.clone()))
+                }
+                None => None,
+            };
+            if let Some(server) = server {
+                let transform = match transform.unwrap_or(TransformArg::Upper) {
+                    TransformArg::Upper => blackbox::Transform::Upper,
+                    TransformArg::Identity => blackbox::Transform::Identity,
+                };
+                return run_blackbox(&server, transform, json, &report_dir);
+            }
+            if transform.is_some() {
+                bail!("--transform goes with a black-box target (a command with {{port}}, or --addr), not `{target}`");
+            }
             let catalogue = target == "builtin" && !skip_mutants;
             run_check(&scenarios, json, &report_dir, jobs, &resolve_target(&target)?, catalogue, !skip_kernel)
         }
@@ -197,6 +221,52 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
 }
 
 /// `builtin` or a mutant's name.
+/// `--transform`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TransformArg {
+    /// Upper-cased as Python's bytes.upper().
+    Upper,
+    /// Unchanged.
+    Identity,
+}
+
+/// `check` against a server outside the process, over real sockets.
+fn run_blackbox(
+    server: &blackbox::Server,
+    transform: blackbox::Transform,
+    json: bool,
+    report_dir: &Path,
+) -> anyhow::Result<u8> {
+    let options = blackbox::Options { transform, ..blackbox::Options::default() };
+    let report = runtime()?.block_on(async {
+        // Ctrl-C: kill the servers the harness started before leaving.
+        tokio::spawn(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                blackbox::kill_all_managed();
+                std::process::exit(130);
+            }
+        });
+        blackbox::check(server, &options).await
+    })?;
+    write_reports(&report, report_dir)?;
+    if json {
+        println!("{}", report::json(&report));
+    } else {
+        print!("{}", report::table(&report));
+        println!("report: {}", report_dir.join("check.md").display());
+    }
+    Ok(if report.held() { exit::HELD } else { exit::FAILED })
+}
+
+fn write_reports(report: &check::CheckReport, report_dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(report_dir).with_context(|| format!("cannot create {}", report_dir.display()))?;
+    for (name, text) in [("check.md", report::markdown(report)), ("check.json", report::json(report))] {
+        let path = report_dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
 fn resolve_target(name: &str) -> anyhow::Result<sim::Target> {
     if name == "builtin" {
         return Ok(sim::Target::builtin());
@@ -205,7 +275,10 @@ fn resolve_target(name: &str) -> anyhow::Result<sim::Target> {
         Some(m) => Ok(m.target),
         None => {
             let known: Vec<&str> = mutants::all().iter().map(|m| m.name).collect();
-            bail!("unknown --target `{name}`: use builtin or a mutant ({})", known.join(", "))
+            bail!(
+                "unknown --target `{name}`: use builtin, a mutant ({}), or a command line with {{port}}",
+                known.join(", ")
+            )
         }
     }
 }
@@ -295,11 +368,7 @@ fn run_check(
         catalogue.write_minimal(&dir).with_context(|| format!("cannot write {}", dir.display()))?;
         report.catalogue = Some(catalogue);
     }
-    std::fs::create_dir_all(report_dir).with_context(|| format!("cannot create {}", report_dir.display()))?;
-    for (name, text) in [("check.md", report::markdown(&report)), ("check.json", report::json(&report))] {
-        let path = report_dir.join(name);
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    }
+    write_reports(&report, report_dir)?;
     if json {
         println!("{}", report::json(&report));
     } else {

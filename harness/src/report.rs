@@ -43,14 +43,15 @@ fn summary_line(report: &CheckReport) -> String {
 /// The terminal table `check` prints.
 pub fn table(report: &CheckReport) -> String {
     let mut out = String::new();
+    let what = if report.scenarios.is_empty() {
+        format!("{} properties", report.properties.len())
+    } else {
+        format!("{} scenarios", report.scenarios.len())
+    };
     let _ = writeln!(
         out,
-        "echo-harness check: target {}, backend {}, {} scenarios, {} runs in {:.2}s\n",
-        report.target,
-        report.backend,
-        report.scenarios.len(),
-        report.runs,
-        report.seconds
+        "echo-harness check: target {}, backend {}, {what}, {} runs in {:.2}s\n",
+        report.target, report.backend, report.runs, report.seconds
     );
     let width = report.properties.iter().map(|p| p.name.len()).max().unwrap_or(8).max(8);
     let _ = writeln!(out, "{:width$}  VERDICT  RUNS  EVIDENCE", "PROPERTY");
@@ -66,7 +67,9 @@ pub fn table(report: &CheckReport) -> String {
         }
     }
     let width = report.scenarios.iter().map(|s| s.name.len()).max().unwrap_or(8).max(8);
-    let _ = writeln!(out, "\n{:width$}  VERDICT  SEEDS   TIME", "SCENARIO");
+    if !report.scenarios.is_empty() {
+        let _ = writeln!(out, "\n{:width$}  VERDICT  SEEDS   TIME", "SCENARIO");
+    }
     for s in &report.scenarios {
         let failed: Vec<String> = s
             .seeds
@@ -185,10 +188,14 @@ pub fn markdown(report: &CheckReport) -> String {
     let _ = writeln!(out, "# echo-harness check report\n");
     let _ = writeln!(
         out,
-        "Target **{}** on backend **{}**: {} scenarios, {} runs in {:.2} s. {}.\n",
+        "Target **{}** on backend **{}**: {}, {} runs in {:.2} s. {}.\n",
         report.target,
         report.backend,
-        report.scenarios.len(),
+        if report.scenarios.is_empty() {
+            format!("{} properties", report.properties.len())
+        } else {
+            format!("{} scenarios", report.scenarios.len())
+        },
         report.runs,
         report.seconds,
         summary_line(report).trim_start_matches("result: ")
@@ -212,9 +219,11 @@ pub fn markdown(report: &CheckReport) -> String {
             md_cell(&located)
         );
     }
-    let _ = writeln!(out, "\n## Scenarios\n");
-    let _ = writeln!(out, "| scenario | checks | verdict | seeds | time |");
-    let _ = writeln!(out, "|---|---|---|---|---:|");
+    if !report.scenarios.is_empty() {
+        let _ = writeln!(out, "\n## Scenarios\n");
+        let _ = writeln!(out, "| scenario | checks | verdict | seeds | time |");
+        let _ = writeln!(out, "|---|---|---|---|---:|");
+    }
     for s in &report.scenarios {
         let seeds: Vec<String> = s.seeds.iter().map(|seed| seed.seed.to_string()).collect();
         let _ = writeln!(

@@ -184,3 +184,55 @@ async fn the_simulators_reuse_address_rule_agrees_with_the_kernel() {
         assert_eq!(model, seen.error.is_none(), "old {old} new {new}: kernel {:?}, model {model}", seen.error);
     }
 }
+
+mod proxy {
+    use super::*;
+    use echo_harness::proxy::{Proxy, Toxics};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_fault_that_keeps_the_connection_leaves_the_bytes_exact() {
+        let s = start(Config { buffer_size: 1024, ..Config::default() }).await;
+        let proxy = Proxy::start(s.addr, 7).await.unwrap();
+        proxy.set(Toxics {
+            latency: Duration::from_millis(1),
+            jitter: Duration::from_millis(2),
+            slice: Some(7),
+            slice_delay: Duration::ZERO,
+            bandwidth: Some(16 << 20),
+            stalled: false,
+        });
+        let mut c = connect(proxy.addr()).await;
+        let big: Vec<u8> = (0..64 * 1024).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+        let reply = c.echo(&big).await.unwrap();
+        assert!(reply == server::upper(&big), "a byte changed through the proxy");
+        // A stall holds the bytes back; the release delivers them, still exact.
+        proxy.update(|t| t.stalled = true);
+        let pending = tokio::spawn(async move {
+            let reply = c.echo(b"held back, then delivered \x00\xff").await.unwrap();
+            (c, reply)
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!pending.is_finished(), "the stall let bytes through");
+        proxy.update(|t| t.stalled = false);
+        let (c, reply) = pending.await.unwrap();
+        assert_eq!(reply, b"HELD BACK, THEN DELIVERED \x00\xff");
+        c.close().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reset_and_fin_reach_the_client() {
+        let s = start(Config::default()).await;
+        let proxy = Proxy::start(s.addr, 1).await.unwrap();
+        let mut c = connect(proxy.addr()).await;
+        assert_eq!(c.echo(b"a").await.unwrap(), b"A");
+        proxy.reset_all();
+        let err = c.echo(b"after the reset").await.unwrap_err();
+        assert!(matches!(err, ClientError::Io { .. } | ClientError::Eof { .. }), "{err:?}");
+        let mut c = connect(proxy.addr()).await;
+        assert_eq!(c.echo(b"b").await.unwrap(), b"B");
+        proxy.fin_all();
+        let err = c.echo(b"after the fin").await.unwrap_err();
+        assert!(matches!(err, ClientError::Eof { .. } | ClientError::Io { .. }), "{err:?}");
+        assert_eq!(proxy.connections(), 0);
+    }
+}

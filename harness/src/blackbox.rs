@@ -1,0 +1,672 @@
+//! Black-box mode: any uppercase (or plain) echo server, in any language, tested over real sockets on 127.0.0.1.
+//!
+//! The server is a command line (`python3 server.py {port}`: `{port}` becomes a free port the harness picks) that
+//! the harness starts, waits for, kills and restarts, or an address of a server already running. Each property
+//! starts from a fresh process when the harness manages it (so one failure does not cascade into the next), runs
+//! within a time bound, and gives a verdict with evidence in the same report as the simulated suite.
+//!
+//! A managed server runs in its own process group, killed (SIGKILL to the group) when its property ends, when the
+//! harness panics (the guard's `Drop`) and on Ctrl-C ([`kill_all_managed`]).
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use socket2::SockRef;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::check::{CheckReport, Evidence, PropertyReport};
+use crate::client::{Client, ClientError, Timeouts};
+use crate::net::Real;
+use crate::oracle::Verdict;
+use crate::proxy::{Proxy, Toxics};
+
+/// The server under test.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Server {
+    /// A command line the harness runs; `{port}` is replaced by the port to listen on.
+    Command(String),
+    /// A server already listening there (restart properties are skipped).
+    Addr(SocketAddr),
+}
+
+impl Server {
+    /// How the report names it.
+    pub fn name(&self) -> String {
+        match self {
+            Server::Command(c) => c.clone(),
+            Server::Addr(a) => a.to_string(),
+        }
+    }
+}
+
+/// What a correct reply to a message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transform {
+    /// The bytes upper-cased as Python's `bytes.upper()` does (the tutorial's server).
+    Upper,
+    /// The bytes unchanged (RFC 862 Echo Protocol).
+    Identity,
+}
+
+impl Transform {
+    /// The reply owed to `message`.
+    pub fn apply(self, message: &[u8]) -> Vec<u8> {
+        match self {
+            Transform::Upper => crate::server::upper(message),
+            Transform::Identity => message.to_vec(),
+        }
+    }
+}
+
+/// Why a black-box run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BlackBoxError {
+    /// The command line is empty or has no `{port}`.
+    #[error("--target command `{0}` must contain `{{port}}`, where the harness puts the port to listen on")]
+    NoPort(String),
+    /// The command could not be started.
+    #[error("cannot start `{command}`: {source}")]
+    Spawn {
+        /// The command line.
+        command: String,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The server never answered on its port.
+    #[error("`{command}` did not answer on port {port} within {} ms{exited}; its stderr: {stderr}", waited.as_millis())]
+    NotReady {
+        /// The command line.
+        command: String,
+        /// The port it was given.
+        port: u16,
+        /// How long the harness waited.
+        waited: Duration,
+        /// ", it exited with ..." when it did.
+        exited: String,
+        /// The tail of its standard error.
+        stderr: String,
+    },
+    /// A socket operation of the harness itself failed.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// Settings of a black-box run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The expected reply.
+    pub transform: Transform,
+    /// How long a started server may take to answer on its port.
+    pub startup: Duration,
+    /// The client's timeouts.
+    pub timeouts: Timeouts,
+    /// The bound on each property.
+    pub property_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            transform: Transform::Upper,
+            startup: Duration::from_secs(10),
+            timeouts: Timeouts { connect: Duration::from_secs(2), io: Duration::from_secs(3) },
+            property_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Process groups of the servers running now, killed by [`kill_all_managed`].
+static LIVE: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Kills every managed server still running (for a Ctrl-C handler).
+pub fn kill_all_managed() {
+    for pgid in LIVE.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default() {
+        // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+}
+
+/// A server process the harness started; killed (with its whole process group) when dropped.
+pub struct Managed {
+    /// The command line, with the port filled in.
+    command: String,
+    /// The port it listens on.
+    port: u16,
+    /// The child (the shell running the command, leader of its process group).
+    child: Child,
+    /// Where its standard error goes.
+    stderr: PathBuf,
+    /// Whether it was killed (and reaped) already.
+    killed: bool,
+}
+
+impl Managed {
+    /// Starts `template` with `{port}` replaced by `port`, in a new process group.
+    pub fn spawn(template: &str, port: u16) -> Result<Managed, BlackBoxError> {
+        use std::os::unix::process::CommandExt;
+        if !template.contains("{port}") {
+            return Err(BlackBoxError::NoPort(template.into()));
+        }
+        let command = template.replace("{port}", &port.to_string());
+        let stderr = std::env::temp_dir().join(format!("echo-harness-{}-{port}.stderr", std::process::id()));
+        let file = std::fs::File::create(&stderr)?;
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .process_group(0)
+            .spawn()
+            .map_err(|source| BlackBoxError::Spawn { command: command.clone(), source })?;
+        if let Ok(mut live) = LIVE.lock() {
+            live.push(child.id() as i32);
+        }
+        Ok(Managed { command, port, child, stderr, killed: false })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Waits until a connect to its port succeeds.
+    pub async fn wait_ready(&mut self, within: Duration) -> Result<(), BlackBoxError> {
+        let started = Instant::now();
+        loop {
+            if let Ok(Ok(stream)) =
+                tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(self.addr())).await
+            {
+                drop(stream);
+                return Ok(());
+            }
+            let exited = self.child.try_wait().ok().flatten();
+            if exited.is_some() || started.elapsed() >= within {
+                return Err(BlackBoxError::NotReady {
+                    command: self.command.clone(),
+                    port: self.port,
+                    waited: started.elapsed(),
+                    exited: exited.map_or(String::new(), |s| format!(", it exited ({s})")),
+                    stderr: self.stderr_tail(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The last line or so of its standard error, on one line.
+    pub fn stderr_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let tail = lines[lines.len().saturating_sub(2)..].join(" / ");
+        if tail.is_empty() {
+            "(empty)".into()
+        } else {
+            tail.chars().take(300).collect()
+        }
+    }
+
+    /// Kills the process group (SIGKILL) and reaps the child.
+    pub fn kill(&mut self) {
+        if std::mem::replace(&mut self.killed, true) {
+            return;
+        }
+        let pgid = self.child.id() as i32;
+        // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+        if let Ok(mut live) = LIVE.lock() {
+            live.retain(|&p| p != pgid);
+        }
+    }
+}
+
+impl Drop for Managed {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_file(&self.stderr);
+    }
+}
+
+/// A free port on 127.0.0.1 (bound and released).
+pub fn free_port() -> io::Result<u16> {
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+}
+
+/// What one property needs: where the server is, how to restart it, what a reply should be.
+pub struct Ctx {
+    /// The server's address.
+    addr: SocketAddr,
+    /// The managed process, if the harness started it.
+    managed: Option<Managed>,
+    /// The template, to restart it.
+    template: Option<String>,
+    /// Settings.
+    options: Options,
+}
+
+impl Ctx {
+    async fn connect(&self) -> Result<Client<TcpStream>, String> {
+        self.connect_to(self.addr).await
+    }
+
+    async fn connect_to(&self, addr: SocketAddr) -> Result<Client<TcpStream>, String> {
+        Client::connect::<Real>(addr, self.options.timeouts).await.map_err(|e| format!("connect failed: {e}"))
+    }
+
+    /// Echoes `message` on `client` and compares the reply with what is owed.
+    async fn expect_echo(&self, client: &mut Client<TcpStream>, message: &[u8], what: &str) -> Result<(), String> {
+        let owed = self.options.transform.apply(message);
+        match client.echo(message).await {
+            Ok(reply) if reply == owed => Ok(()),
+            Ok(reply) => Err(mismatch(what, &owed, &reply)),
+            Err(e) => Err(format!("{what}: {e}")),
+        }
+    }
+}
+
+/// "first difference at byte K of N: expected .. got ..".
+fn mismatch(what: &str, owed: &[u8], got: &[u8]) -> String {
+    let at = owed.iter().zip(got).position(|(a, b)| a != b).unwrap_or(owed.len().min(got.len()));
+    let show = |b: &[u8]| {
+        let from = at.saturating_sub(4).min(b.len());
+        crate::trace::preview(&b[from..(at + 12).min(b.len())])
+    };
+    format!("{what}: first difference at byte {at} of {}: expected {} got {}", owed.len(), show(owed), show(got))
+}
+
+type Outcome = Result<String, String>;
+
+/// One black-box property.
+pub struct Property {
+    /// Its name in reports.
+    pub name: &'static str,
+    /// What it checks.
+    pub description: &'static str,
+    /// Whether it kills and restarts the server (only with a managed server).
+    pub restarts: bool,
+}
+
+/// The properties, in report order.
+pub const PROPERTIES: [Property; 12] = [
+    Property {
+        name: "upper-cases",
+        description: "replies with the message upper-cased exactly (or unchanged with --transform identity)",
+        restarts: false,
+    },
+    Property {
+        name: "binary-safe",
+        description: "every byte value, NUL and UTF-8 come back as bytes.upper() gives them",
+        restarts: false,
+    },
+    Property { name: "large-message", description: "a 1 MiB message comes back whole", restarts: false },
+    Property {
+        name: "split-and-joined",
+        description: "a message split into 3-byte segments and three messages joined in one write are all answered",
+        restarts: false,
+    },
+    Property {
+        name: "empty-message",
+        description: "an empty message (a 0-byte send) does not break the conversation",
+        restarts: false,
+    },
+    Property {
+        name: "survives-reset",
+        description: "after a client resets its connection (RST), the next client is served",
+        restarts: false,
+    },
+    Property {
+        name: "survives-mid-message",
+        description: "after a client dies in the middle of a message, the next client is served",
+        restarts: false,
+    },
+    Property {
+        name: "serves-next-client",
+        description: "after one client leaves, the next one is served (a connection loop)",
+        restarts: false,
+    },
+    Property {
+        name: "concurrent-clients",
+        description: "a second client is served while the first stays connected",
+        restarts: false,
+    },
+    Property {
+        name: "half-close",
+        description: "after the client shuts its write side, every reply arrives, then EOF",
+        restarts: false,
+    },
+    Property {
+        name: "slow-reader",
+        description: "no byte is lost when the client reads late during a 4 MiB transfer (sendall, not send)",
+        restarts: false,
+    },
+    Property {
+        name: "reuse-address",
+        description: "a server killed with open connections can be restarted on its port at once (SO_REUSEADDR)",
+        restarts: true,
+    },
+];
+
+/// Runs every property against `server` and gathers them into a report like the simulated suite's.
+pub async fn check(server: &Server, options: &Options) -> Result<CheckReport, BlackBoxError> {
+    if let Server::Command(template) = server {
+        if !template.contains("{port}") {
+            return Err(BlackBoxError::NoPort(template.clone()));
+        }
+        // A server that cannot even start is an input error, not a failed property.
+        let mut probe = Managed::spawn(template, free_port()?)?;
+        probe.wait_ready(options.startup).await?;
+    }
+    let started = Instant::now();
+    let mut properties = Vec::new();
+    for property in &PROPERTIES {
+        let (verdict, detail) = run_property(property, server, options).await?;
+        tracing::debug!(property = property.name, ?verdict, %detail);
+        properties.push(PropertyReport {
+            name: property.name.into(),
+            description: property.description.into(),
+            verdict,
+            runs: usize::from(verdict != Verdict::Skip),
+            failures: usize::from(verdict == Verdict::Fail),
+            evidence: Evidence { scenario: None, seed: None, detail, replay: None, trace_tail: Vec::new() },
+        });
+    }
+    let verdict = if properties.iter().any(|p| p.verdict == Verdict::Fail) { Verdict::Fail } else { Verdict::Pass };
+    Ok(CheckReport {
+        target: server.name(),
+        backend: "real".into(),
+        verdict,
+        runs: properties.iter().map(|p| p.runs).sum(),
+        properties,
+        scenarios: Vec::new(),
+        seconds: started.elapsed().as_secs_f64(),
+        catalogue: None,
+        kernel: Vec::new(),
+    })
+}
+
+async fn run_property(
+    property: &Property,
+    server: &Server,
+    options: &Options,
+) -> Result<(Verdict, String), BlackBoxError> {
+    let ctx = match server {
+        Server::Addr(_) if property.restarts => {
+            return Ok((Verdict::Skip, "skipped: the harness did not start the server, so it cannot restart it".into()))
+        }
+        Server::Addr(addr) => Ctx { addr: *addr, managed: None, template: None, options: options.clone() },
+        Server::Command(template) => {
+            let mut managed = Managed::spawn(template, free_port()?)?;
+            managed.wait_ready(options.startup).await?;
+            Ctx {
+                addr: managed.addr(),
+                managed: Some(managed),
+                template: Some(template.clone()),
+                options: options.clone(),
+            }
+        }
+    };
+    let mut ctx = ctx;
+    let outcome = tokio::time::timeout(options.property_timeout, run(property.name, &mut ctx)).await;
+    let stderr = ctx.managed.as_ref().map(Managed::stderr_tail);
+    drop(ctx); // kills a managed server
+    Ok(match outcome {
+        Ok(Ok(detail)) => (Verdict::Pass, detail),
+        Ok(Err(detail)) => {
+            let stderr = stderr.filter(|s| s != "(empty)").map_or(String::new(), |s| format!(" (server stderr: {s})"));
+            (Verdict::Fail, format!("{detail}{stderr}"))
+        }
+        Err(_) => (Verdict::Fail, format!("did not finish within {:?}", options.property_timeout)),
+    })
+}
+
+async fn run(name: &str, ctx: &mut Ctx) -> Outcome {
+    match name {
+        "upper-cases" => upper_cases(ctx).await,
+        "binary-safe" => binary_safe(ctx).await,
+        "large-message" => large_message(ctx).await,
+        "split-and-joined" => split_and_joined(ctx).await,
+        "empty-message" => empty_message(ctx).await,
+        "survives-reset" => survives_reset(ctx).await,
+        "survives-mid-message" => survives_mid_message(ctx).await,
+        "serves-next-client" => serves_next_client(ctx).await,
+        "concurrent-clients" => concurrent_clients(ctx).await,
+        "half-close" => half_close(ctx).await,
+        "slow-reader" => slow_reader(ctx).await,
+        "reuse-address" => reuse_address(ctx).await,
+        other => Err(format!("no property is called {other}")),
+    }
+}
+
+async fn upper_cases(ctx: &Ctx) -> Outcome {
+    let mut c = ctx.connect().await?;
+    let message = b"Hello, World! abc xyz 0123";
+    ctx.expect_echo(&mut c, message, "the reply").await?;
+    let _ = c.close().await;
+    Ok(format!("{} came back as owed", crate::trace::preview(message)))
+}
+
+async fn binary_safe(ctx: &Ctx) -> Outcome {
+    let mut c = ctx.connect().await?;
+    let all: Vec<u8> = (0..=255u8).collect();
+    ctx.expect_echo(&mut c, &all, "all 256 byte values").await?;
+    ctx.expect_echo(&mut c, "straße ünïcödé ǆ".as_bytes(), "UTF-8 text").await?;
+    ctx.expect_echo(&mut c, b"\x00nul\x00", "NUL bytes").await?;
+    let _ = c.close().await;
+    Ok("256 byte values, UTF-8 and NUL came back byte for byte".into())
+}
+
+async fn large_message(ctx: &Ctx) -> Outcome {
+    let mut c = ctx.connect().await?;
+    let message: Vec<u8> =
+        (0..1 << 20).map(|i: u32| b"abcdefghijklmnopqrstuvwxyz0123456789 \x00\xff"[i as usize % 39]).collect();
+    ctx.expect_echo(&mut c, &message, "a 1 MiB message").await?;
+    let _ = c.close().await;
+    Ok("1048576 bytes came back whole".into())
+}
+
+async fn split_and_joined(ctx: &Ctx) -> Outcome {
+    let proxy = Proxy::start(ctx.addr, 1).await.map_err(|e| format!("cannot start the proxy: {e}"))?;
+    proxy.set(Toxics { slice: Some(3), slice_delay: Duration::from_millis(1), ..Toxics::default() });
+    let mut c = ctx.connect_to(proxy.addr()).await?;
+    ctx.expect_echo(&mut c, b"one message, in three-byte segments", "a split message").await?;
+    proxy.set(Toxics::default());
+    // Three messages in one write: the replies may come back in any split; all of them are owed.
+    ctx.expect_echo(&mut c, b"first;second;third;", "three joined messages").await?;
+    let _ = c.close().await;
+    Ok("answered a message sent in 3-byte segments (through a slicing proxy) and three messages joined in one write"
+        .into())
+}
+
+async fn empty_message(ctx: &Ctx) -> Outcome {
+    let mut c = ctx.connect().await?;
+    ctx.expect_echo(&mut c, b"before", "the message before").await?;
+    // A 0-byte send transmits nothing: the server must simply go on.
+    c.stream_mut().write(&[]).await.map_err(|e| format!("0-byte write failed: {e}"))?;
+    ctx.expect_echo(&mut c, b"after an empty send", "the message after the empty send").await?;
+    let _ = c.close().await;
+    Ok("the conversation went on after a 0-byte send".into())
+}
+
+/// Closes `stream` with SO_LINGER 0: the peer gets RST.
+fn reset(stream: TcpStream) {
+    let _ = SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    drop(stream);
+}
+
+async fn next_client_served(ctx: &Ctx, after: &str) -> Outcome {
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut c = ctx.connect().await.map_err(|e| format!("after {after}, a new client's {e}"))?;
+    ctx.expect_echo(&mut c, b"still serving?", &format!("after {after}, a new client")).await?;
+    let _ = c.close().await;
+    Ok(format!("a new client was served after {after}"))
+}
+
+async fn survives_reset(ctx: &Ctx) -> Outcome {
+    let mut c = ctx.connect().await?;
+    ctx.expect_echo(&mut c, b"hello", "the first exchange").await?;
+    let mut stream = c.into_inner();
+    stream.write_all(&vec![b'x'; 64 * 1024]).await.map_err(|e| e.to_string())?;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    reset(stream);
+    next_client_served(ctx, "a client reset its connection with replies unread").await
+}
+
+async fn survives_mid_message(ctx: &Ctx) -> Outcome {
+    let mut c = ctx.connect().await?;
+    ctx.expect_echo(&mut c, b"hello", "the first exchange").await?;
+    let mut stream = c.into_inner();
+    // Half of a message, then the process dies: its unread echo makes the kernel send RST.
+    stream.write_all(&vec![b'y'; 8 * 1024]).await.map_err(|e| e.to_string())?;
+    let mut one = [0u8; 1];
+    let _ = tokio::time::timeout(Duration::from_millis(200), stream.peek(&mut one)).await;
+    drop(stream);
+    next_client_served(ctx, "a client died in the middle of a message").await
+}
+
+async fn serves_next_client(ctx: &Ctx) -> Outcome {
+    let mut c = ctx.connect().await?;
+    ctx.expect_echo(&mut c, b"first client", "the first client").await?;
+    c.close().await.map_err(|e| format!("the first client's close: {e}"))?;
+    next_client_served(ctx, "the first client left").await
+}
+
+async fn concurrent_clients(ctx: &Ctx) -> Outcome {
+    let mut first = ctx.connect().await?;
+    ctx.expect_echo(&mut first, b"first, staying", "the first client").await?;
+    let mut second = ctx.connect().await.map_err(|e| format!("with the first client connected, the second's {e}"))?;
+    let started = Instant::now();
+    ctx.expect_echo(&mut second, b"second, meanwhile", "with the first client still connected, the second client")
+        .await?;
+    let waited = started.elapsed();
+    ctx.expect_echo(&mut first, b"first, again", "the first client, afterwards").await?;
+    let _ = second.close().await;
+    let _ = first.close().await;
+    Ok(format!("the second client was answered in {} ms while the first stayed connected", waited.as_millis()))
+}
+
+async fn half_close(ctx: &Ctx) -> Outcome {
+    let mut c = ctx.connect().await?;
+    let messages = b"one\ntwo\nthree\n".repeat(100);
+    let mut reply = Vec::new();
+    let result = c.send_and_half_close(&messages, &mut reply).await;
+    let owed = ctx.options.transform.apply(&messages);
+    match result {
+        Ok(()) if reply == owed => Ok(format!("all {} reply bytes arrived after the half-close, then EOF", owed.len())),
+        Ok(()) => Err(mismatch("the replies after the half-close", &owed, &reply)),
+        Err(ClientError::Eof { received, expected }) => {
+            Err(format!("after the half-close the server closed with {received} of {expected} reply bytes sent"))
+        }
+        Err(e) => Err(format!("after the half-close: {e} ({} of {} reply bytes arrived)", reply.len(), owed.len())),
+    }
+}
+
+/// The bulk transfer of the slow-reader property.
+const BULK: usize = 4 << 20;
+
+/// The slow reader's receive buffer: a small window, so the server's side fills up instead of the client's.
+const SLOW_RCVBUF: usize = 8 * 1024;
+
+async fn slow_reader(ctx: &Ctx) -> Outcome {
+    let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+    socket.set_recv_buffer_size(SLOW_RCVBUF as u32).map_err(|e| e.to_string())?;
+    let stream = socket.connect(ctx.addr).await.map_err(|e| format!("connect failed: {e}"))?;
+    // Bytes that do not repeat with a short period, so a loss shows where it happened.
+    let message: Vec<u8> = (0..BULK as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let owed = ctx.options.transform.apply(&message);
+    let (mut rd, mut wr) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        let _ = wr.write_all(&message).await;
+        wr
+    });
+    // Read nothing for a while: the server's send buffer fills, and a `send` writes only part.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut reply = Vec::with_capacity(BULK);
+    let mut buf = vec![0u8; 64 * 1024];
+    let io = ctx.options.timeouts.io;
+    let mut reads = 0u64;
+    while reply.len() < BULK {
+        match tokio::time::timeout(io, rd.read(&mut buf)).await {
+            Ok(Ok(0)) => break,
+            Ok(Ok(n)) => {
+                reply.extend_from_slice(&buf[..n]);
+                reads += 1;
+                if reads.is_multiple_of(8) {
+                    tokio::time::sleep(Duration::from_millis(1)).await; // and keep reading slowly
+                }
+            }
+            Ok(Err(e)) => return Err(format!("read failed after {} of {BULK} bytes: {e}", reply.len())),
+            Err(_) => {
+                writer.abort();
+                if reply.iter().zip(&owed).any(|(a, b)| a != b) {
+                    return Err(mismatch("the bulk reply (bytes were lost or changed)", &owed, &reply));
+                }
+                return Err(format!(
+                    "stalled at byte {} of {BULK} for {} ms: bytes were lost (a `send` that wrote only part?)",
+                    reply.len(),
+                    io.as_millis()
+                ));
+            }
+        }
+    }
+    writer.abort();
+    if reply != owed {
+        return Err(mismatch("the bulk reply", &owed, &reply));
+    }
+    Ok(format!("{BULK} bytes came back whole to a reader with an {} KiB window, 500 ms late", SLOW_RCVBUF / 1024))
+}
+
+async fn reuse_address(ctx: &mut Ctx) -> Outcome {
+    let (Some(managed), Some(template)) = (ctx.managed.as_mut(), ctx.template.clone()) else {
+        return Err("needs a server the harness started".into());
+    };
+    let addr = managed.addr();
+    let mut clients = Vec::new();
+    for i in 0..3 {
+        let mut c =
+            Client::connect::<Real>(addr, ctx.options.timeouts).await.map_err(|e| format!("connect failed: {e}"))?;
+        let message = format!("connection {i}");
+        let owed = ctx.options.transform.apply(message.as_bytes());
+        match c.echo(message.as_bytes()).await {
+            Ok(r) if r == owed => {}
+            Ok(r) => return Err(mismatch("before the kill", &owed, &r)),
+            // A server that serves one client at a time leaves the others waiting: keep them connected.
+            Err(_) => {}
+        }
+        clients.push(c.into_inner());
+    }
+    // Kill it: the kernel closes its sockets, FIN first from the server's side (so they go to TIME_WAIT).
+    managed.kill();
+    for mut stream in clients {
+        let mut one = [0u8; 1];
+        let _ = tokio::time::timeout(Duration::from_millis(500), stream.read(&mut one)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let time_wait =
+        crate::kernel::count_time_wait(addr.port()).map_or("an unknown number of".into(), |n| n.to_string());
+    let mut again = Managed::spawn(&template, addr.port()).map_err(|e| e.to_string())?;
+    let ready = again.wait_ready(Duration::from_secs(3)).await;
+    let stderr = again.stderr_tail();
+    ctx.managed = Some(again);
+    match ready {
+        Ok(()) => {
+            let mut c = ctx.connect().await?;
+            ctx.expect_echo(&mut c, b"after the restart", "the restarted server").await?;
+            let _ = c.close().await;
+            Ok(format!("restarted on port {} at once ({time_wait} sockets in TIME_WAIT) and served", addr.port()))
+        }
+        Err(_) => Err(format!(
+            "the restarted server did not answer on port {} within 3 s, with {time_wait} sockets of the killed one in TIME_WAIT; its stderr: {stderr}",
+            addr.port()
+        )),
+    }
+}

@@ -1,0 +1,201 @@
+//! A fault-injecting TCP proxy on loopback, placed between each client and a real server: the real-socket
+//! counterpart of turmoil's network faults, in the spirit of toxiproxy's toxics.
+//!
+//! Every connection accepted on the proxy's port is relayed to the upstream server by two pumps (one per
+//! direction). What a pump does to the bytes is set by [`Toxics`], which can change at any moment: latency with
+//! jitter, slicing into small segments with a delay between them (the server then sees short reads), a bandwidth
+//! limit, and a stall (a partition: data held back, delivered on release). Actions on the live connections: a
+//! reset (closed with SO_LINGER 0, so both peers get RST), a FIN mid-stream, and cutting them all. The proxy never
+//! alters a byte on its own: whatever a toxic does, the bytes that arrive are the bytes that were sent, in order.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// What the pumps do to the bytes. The default passes them straight through.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Toxics {
+    /// Delay before each chunk read from one side is forwarded.
+    pub latency: Duration,
+    /// Up to this much more delay, drawn per chunk.
+    pub jitter: Duration,
+    /// Forward at most this many bytes per write, pausing `slice_delay` between writes: the receiver sees short
+    /// reads and one message in many pieces.
+    pub slice: Option<usize>,
+    /// The pause between slices.
+    pub slice_delay: Duration,
+    /// At most this many bytes per second in each direction.
+    pub bandwidth: Option<u64>,
+    /// Hold every byte back (a partition that keeps the connection): forwarded again on release.
+    pub stalled: bool,
+}
+
+/// One relayed connection: its two sockets and pumps.
+struct Link {
+    /// The client's side, kept to reset it.
+    client: Option<std::net::TcpStream>,
+    /// The server's side.
+    server: Option<std::net::TcpStream>,
+    /// The pumps and the relay task.
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// A running proxy. Dropping it stops accepting and closes every relayed connection.
+pub struct Proxy {
+    /// Where clients connect.
+    addr: SocketAddr,
+    /// Toxics for every connection, live.
+    toxics: watch::Sender<Toxics>,
+    /// The relayed connections, in accept order.
+    links: Arc<Mutex<Vec<Link>>>,
+    /// The accept loop.
+    accept: JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Starts a proxy on an ephemeral loopback port relaying to `upstream`; `seed` draws the jitter.
+    pub async fn start(upstream: SocketAddr, seed: u64) -> io::Result<Proxy> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let (toxics, watcher) = watch::channel(Toxics::default());
+        let links: Arc<Mutex<Vec<Link>>> = Arc::default();
+        let accept = {
+            let links = links.clone();
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while let Ok((client, _)) = listener.accept().await {
+                    n += 1;
+                    let Ok(server) = TcpStream::connect(upstream).await else {
+                        // The server is down: the client sees its connection closed at once.
+                        drop(client);
+                        continue;
+                    };
+                    let _ = client.set_nodelay(true);
+                    let _ = server.set_nodelay(true);
+                    let keep = |s: &TcpStream| {
+                        let fd = socket2::SockRef::from(s);
+                        fd.try_clone().ok().map(std::net::TcpStream::from)
+                    };
+                    let (client_keep, server_keep) = (keep(&client), keep(&server));
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
+                    let seed = seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                    let up = tokio::spawn(pump(client_read, server_write, watcher.clone(), seed));
+                    let down = tokio::spawn(pump(server_read, client_write, watcher.clone(), seed ^ 1));
+                    links.lock().expect("links lock").push(Link {
+                        client: client_keep,
+                        server: server_keep,
+                        tasks: vec![up, down],
+                    });
+                }
+            })
+        };
+        Ok(Proxy { addr, toxics, links, accept })
+    }
+
+    /// Where clients connect.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Sets the toxics of every connection, present and future.
+    pub fn set(&self, toxics: Toxics) {
+        self.toxics.send_replace(toxics);
+    }
+
+    /// Changes the toxics in place.
+    pub fn update(&self, change: impl FnOnce(&mut Toxics)) {
+        self.toxics.send_modify(change);
+    }
+
+    /// Connections relayed so far.
+    pub fn connections(&self) -> usize {
+        self.links.lock().expect("links lock").len()
+    }
+
+    /// Resets every live connection: both sides are closed with SO_LINGER 0, so both peers get RST.
+    pub fn reset_all(&self) {
+        for link in self.links.lock().expect("links lock").drain(..) {
+            // With a zero linger, the last close of a socket sends RST: the pumps hold the other descriptor and
+            // close it when aborted, this one closes as it drops.
+            for socket in [&link.client, &link.server].into_iter().flatten() {
+                let _ = socket2::SockRef::from(socket).set_linger(Some(Duration::ZERO));
+            }
+            link.tasks.iter().for_each(JoinHandle::abort);
+        }
+    }
+
+    /// Closes every live connection with a FIN to both peers (mid-stream, whatever was in flight is dropped).
+    pub fn fin_all(&self) {
+        for link in self.links.lock().expect("links lock").drain(..) {
+            link.tasks.iter().for_each(JoinHandle::abort);
+            for socket in [link.client, link.server].into_iter().flatten() {
+                let _ = socket.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.fin_all();
+    }
+}
+
+/// Relays `from` to `to` under the live toxics until EOF (then half-closes `to`) or an error.
+async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut toxics: watch::Receiver<Toxics>, seed: u64) {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut owed = Duration::ZERO;
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        // A stall holds the bytes until it is lifted.
+        while toxics.borrow().stalled {
+            if toxics.changed().await.is_err() {
+                return;
+            }
+        }
+        let t = toxics.borrow().clone();
+        let delay =
+            t.latency + if t.jitter.is_zero() { Duration::ZERO } else { rng.random_range(Duration::ZERO..=t.jitter) };
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let mut sent = 0;
+        while sent < n {
+            let take = t.slice.map_or(n - sent, |k| k.max(1).min(n - sent));
+            if to.write_all(&buf[sent..sent + take]).await.is_err() {
+                return;
+            }
+            sent += take;
+            if let Some(rate) = t.bandwidth {
+                // Pay for the bytes sent; sleep once the debt reaches the timer's 1 ms resolution.
+                owed += Duration::from_secs_f64(take as f64 / rate.max(1) as f64);
+                if owed >= Duration::from_millis(1) {
+                    tokio::time::sleep(std::mem::take(&mut owed)).await;
+                }
+            }
+            if t.slice.is_some() && sent < n {
+                if t.slice_delay.is_zero() {
+                    tokio::task::yield_now().await; // let the receiver read each slice on its own
+                } else {
+                    tokio::time::sleep(t.slice_delay).await;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown().await;
+}

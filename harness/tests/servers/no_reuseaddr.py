@@ -1,0 +1,25 @@
+"""Correct, except that it does not set SO_REUSEADDR: a restart meets "Address already in use"."""
+import socket
+import sys
+import threading
+
+
+def serve(conn):
+    with conn:
+        try:
+            while True:
+                data = conn.recv(1024)
+                if not data:
+                    break
+                conn.sendall(data.upper())
+        except OSError:
+            pass
+
+
+port = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind(("127.0.0.1", port))
+s.listen(128)
+while True:
+    conn, _ = s.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
