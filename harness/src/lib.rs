@@ -15,6 +15,7 @@
 //! - [`scenario`]: scenario files (TOML) loaded and validated into [`scenario::Scenario`].
 //! - [`sim`]: the simulated runner: plays a scenario under a seed against a [`sim::Target`] (the server under
 //!   test, as a value) and records [`trace::Record`]s.
+//! - [`script`]: the scenario clients' programs, written once over a [`script::Wire`] (simulated or real).
 //! - [`process`]: the simulated server process's sockets, closed in a fixed order when it is killed.
 //! - [`trace`]: the events a run records and the stable trace hash.
 //! - [`oracle`]: pure functions from events to verdicts on named properties, with evidence.
@@ -49,6 +50,7 @@ pub mod process;
 pub mod proxy;
 pub mod report;
 pub mod scenario;
+pub mod script;
 pub mod server;
 pub mod shrink;
 pub mod sim;

@@ -10,13 +10,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-use crate::client::{Client, ClientError, Timeouts};
-use crate::faults::{Shaped, Shaping};
+use crate::faults::Shaping;
 use crate::net::{self, Network};
 use crate::process::{ClientSocket, ProcessListener, Sockets};
-use crate::scenario::{Action, ClientSpec, Direction, EmptyPolicy, End, Expect, Limits, Scenario, Who};
+use crate::scenario::{Action, Direction, Scenario, Who};
+use crate::script::{ClientScript, Log, Wire};
 use crate::server;
 use crate::trace::{trace_hash, Event, Record};
 
@@ -167,7 +165,8 @@ impl Binder {
                     port.time_wait_count,
                     if reuse_address { ", which did not set SO_REUSEADDR" } else { "; SO_REUSEADDR not set" }
                 );
-                self.log.host(Event::ServerFailed { reason: reason.clone() });
+                self.log
+                    .push(turmoil::sim_elapsed().unwrap_or_default(), Event::ServerFailed { reason: reason.clone() });
                 return Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, reason));
             }
             port.reuse = reuse_address;
@@ -196,19 +195,24 @@ pub struct Run {
     pub hash: u64,
 }
 
-/// The shared, ordered event log of one run. All hosts of a simulation step on one thread, so the order of
-/// pushes is the order of the simulation.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<Record>>>);
+/// A client's way to the server in the simulator: turmoil's TCP to `server:8081` (with the FIN fix of
+/// [`ClientSocket`]), and the simulated clock.
+struct SimWire;
 
-impl Log {
-    fn push(&self, at: Duration, event: Event) {
-        self.0.lock().expect("log lock").push(Record { at, event });
+impl Wire for SimWire {
+    type Stream = ClientSocket;
+
+    async fn connect(&self) -> std::io::Result<ClientSocket> {
+        let addr = SocketAddr::new(turmoil::lookup(SERVER_HOST), SERVER_PORT);
+        net::Sim::connect(addr).await.map(ClientSocket::new)
     }
 
-    /// Pushes from inside a host, stamped with the simulation's clock.
-    fn host(&self, event: Event) {
-        self.push(turmoil::sim_elapsed().unwrap_or_default(), event);
+    async fn peek(stream: &mut ClientSocket, buf: &mut [u8]) -> std::io::Result<usize> {
+        stream.get_mut().peek(buf).await
+    }
+
+    fn now(&self) -> Duration {
+        turmoil::sim_elapsed().unwrap_or_default()
     }
 }
 
@@ -291,6 +295,7 @@ pub fn run(scenario: &Scenario, seed: u64, target: &Target) -> Run {
             log: log.clone(),
             conns: conns.clone(),
             seed: seed ^ (index as u64 + 1).wrapping_mul(0xe703_7ed1_a0b4_28db),
+            wire: SimWire,
         };
         sim.client(spec.name.as_str(), async move {
             script.play().await;
@@ -341,7 +346,7 @@ pub fn run(scenario: &Scenario, seed: u64, target: &Target) -> Run {
     }
     log.push(sim.elapsed(), Event::ServerConnections { open: open(&process) });
     drop(sim);
-    let records = std::mem::take(&mut *log.0.lock().expect("log lock"));
+    let records = log.take();
     let hash = trace_hash(&records);
     Run { scenario: scenario.name.clone(), seed, records, hash }
 }
@@ -400,244 +405,6 @@ fn step(sim: &mut turmoil::Sim<'_>) -> Result<bool, String> {
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "a host panicked".into());
             Err(format!("panic: {reason}"))
-        }
-    }
-}
-
-/// The simulated time of an instant of the current host's clock.
-fn sim_time(instant: Option<tokio::time::Instant>) -> Option<Duration> {
-    let now = turmoil::sim_elapsed().unwrap_or_default();
-    instant.map(|i| now.saturating_sub(i.elapsed()))
-}
-
-/// How many times one message is resent on fresh connections before its client gives up on it.
-const MAX_ATTEMPTS_PER_MESSAGE: usize = 4;
-/// Pause between reconnect attempts.
-const RECONNECT_PAUSE: Duration = Duration::from_millis(20);
-
-/// One client host's program.
-struct ClientScript {
-    /// Index of the client in the scenario.
-    index: usize,
-    /// Its part of the scenario.
-    spec: ClientSpec,
-    /// Its messages' bytes under this seed.
-    messages: Vec<Vec<u8>>,
-    /// Timeouts and the reconnect budget.
-    limits: Limits,
-    /// Where it reports.
-    log: Log,
-    /// The run-wide connection counter.
-    conns: Arc<AtomicUsize>,
-    /// Seeds its stream shaping.
-    seed: u64,
-}
-
-type SimStream = Shaped<ClientSocket>;
-type SimClient = Client<SimStream>;
-
-impl ClientScript {
-    async fn play(self) {
-        tokio::time::sleep(self.spec.start).await;
-        let answered = match (self.spec.expect, self.spec.end) {
-            (Expect::Refused, _) => {
-                self.expect_refusal().await;
-                0
-            }
-            (Expect::Served, End::HalfClose) => self.half_close_all().await,
-            (Expect::Served, _) => self.converse().await,
-        };
-        self.log.host(Event::ClientDone { client: self.index, answered, of: self.spec.planned() });
-    }
-
-    /// Sends its messages (in batches of `pipeline`), then ends as the script says. Returns messages answered.
-    async fn converse(&self) -> usize {
-        let planned = self.spec.planned();
-        let mut answered = 0;
-        let mut current: Option<(SimClient, usize)> = None;
-        let mut attempts = 0;
-        while answered < planned {
-            let (client, conn) = match current.as_mut() {
-                Some(c) => c,
-                None => match self.connect().await {
-                    Some(c) => current.insert(c),
-                    None => break,
-                },
-            };
-            let conn = *conn;
-            let batch = answered..(answered + self.spec.pipeline).min(planned);
-            let result = self.exchange(client, conn, batch.clone()).await;
-            if result.is_ok() {
-                answered = batch.end;
-                attempts = 0;
-                continue;
-            }
-            current = None;
-            attempts += 1;
-            if !self.spec.reconnect || attempts >= MAX_ATTEMPTS_PER_MESSAGE {
-                break;
-            }
-        }
-        if current.is_none() && planned == 0 && self.spec.expect == Expect::Served {
-            // Nothing to send before it ends (`end_after = 0`, no messages): it still connects, then ends.
-            current = self.connect().await;
-        }
-        let Some((client, conn)) = current else { return answered };
-        if answered < planned {
-            return answered;
-        }
-        match self.spec.end {
-            End::Close | End::HalfClose => {
-                let (extra, error) = match client.half_close().await {
-                    Ok(extra) => (extra, None),
-                    Err(e) => (Vec::new(), Some(e.kind().to_string())),
-                };
-                self.log.host(Event::Closed { client: self.index, conn, extra, error });
-            }
-            End::Fin => {
-                drop(client); // everything was read: a FIN
-                self.misbehaved(conn, "closed abruptly (FIN)");
-            }
-            End::Reset => {
-                let mut stream = client.into_inner();
-                let last = &self.messages[self.spec.end_after];
-                let _ = tokio::time::timeout(self.limits.io_timeout, stream.write_all(last)).await;
-                // Wait until its reply is there, so closing with it unread is a RST.
-                let mut probe = [0u8; 1];
-                let _ = tokio::time::timeout(self.limits.io_timeout, stream.get_mut().get_mut().peek(&mut probe)).await;
-                drop(stream);
-                self.misbehaved(conn, "reset with a reply unread (RST)");
-            }
-            End::DieMidMessage => {
-                let mut stream = client.into_inner();
-                let next = &self.messages[self.spec.end_after];
-                let _ = tokio::time::timeout(self.limits.io_timeout, stream.write_all(&next[..next.len() / 2])).await;
-                // A process dying with the first echoed bytes unread: the kernel answers with RST.
-                let mut probe = [0u8; 1];
-                let _ = tokio::time::timeout(self.limits.io_timeout, stream.get_mut().get_mut().peek(&mut probe)).await;
-                drop(stream);
-                self.misbehaved(conn, &format!("died after {} of {} bytes of a message", next.len() / 2, next.len()));
-            }
-        }
-        answered
-    }
-
-    fn misbehaved(&self, conn: usize, how: &str) {
-        self.log.host(Event::Misbehaved { client: self.index, conn, how: how.into() });
-    }
-
-    /// One batch on `conn`: logged, whatever happens.
-    async fn exchange(&self, client: &mut SimClient, conn: usize, batch: std::ops::Range<usize>) -> Result<(), ()> {
-        if self.spec.zero_writes {
-            // A 0-byte write sends nothing; it must not disturb the conversation.
-            let _ = client.stream_mut().write(&[]).await;
-        }
-        let sent: Vec<u8> = self.messages[batch.clone()].concat();
-        let mut received = Vec::new();
-        let result = if sent.is_empty() && self.spec.empty == EmptyPolicy::Wait {
-            // The tutorial's bug: send the empty message and wait for its reply.
-            let _ = client.stream_mut().write(&[]).await;
-            let mut one = [0u8; 1];
-            match tokio::time::timeout(self.limits.io_timeout, client.stream_mut().read(&mut one)).await {
-                Ok(Ok(0)) => Err("eof".to_string()),
-                Ok(Ok(_)) => {
-                    received.push(one[0]);
-                    Err("reply to an empty message".to_string())
-                }
-                Ok(Err(_)) => Err("io-error".to_string()),
-                Err(_) => Err("stalled".to_string()),
-            }
-        } else {
-            client.echo_into(&sent, &mut received).await.map_err(|e| e.kind().to_string())
-        };
-        let first_reply = sim_time(client.first_reply());
-        self.log.host(Event::Exchange {
-            client: self.index,
-            conn,
-            message: batch.start,
-            count: batch.len(),
-            sent,
-            received,
-            error: result.as_ref().err().cloned(),
-            first_reply,
-        });
-        result.map_err(|_| ())
-    }
-
-    /// Writes every message without waiting, half-closes, reads all replies to EOF.
-    async fn half_close_all(&self) -> usize {
-        let Some((mut client, conn)) = self.connect().await else { return 0 };
-        let sent = self.messages.concat();
-        let mut received = Vec::new();
-        let result = client.send_and_half_close(&sent, &mut received).await;
-        let error = result.as_ref().err().map(|e| match e {
-            // Everything sent, the write side shut, and the server closed too soon: not all of it came back.
-            ClientError::Eof { .. } => "incomplete-at-eof".to_string(),
-            e => e.kind().to_string(),
-        });
-        self.log.host(Event::Exchange {
-            client: self.index,
-            conn,
-            message: 0,
-            count: self.messages.len(),
-            sent,
-            received,
-            error: error.clone(),
-            first_reply: sim_time(client.first_reply()),
-        });
-        if error.is_some() {
-            return 0; // the exchange's event tells the failure
-        }
-        self.log.host(Event::Closed { client: self.index, conn, extra: Vec::new(), error: None });
-        self.messages.len()
-    }
-
-    /// Connects to a server that should be down and records what happened.
-    async fn expect_refusal(&self) {
-        let addr = SocketAddr::new(turmoil::lookup(SERVER_HOST), SERVER_PORT);
-        let started = tokio::time::Instant::now();
-        match Client::<<net::Sim as Network>::Stream>::connect::<net::Sim>(addr, self.timeouts()).await {
-            Ok(client) => {
-                let conn = self.conns.fetch_add(1, Ordering::Relaxed);
-                self.log.host(Event::Connected { client: self.index, conn, waited: started.elapsed() });
-                let _ = client.close().await;
-            }
-            Err(e) => self.log.host(Event::ConnectFailed {
-                client: self.index,
-                error: e.kind().to_string(),
-                waited: started.elapsed(),
-            }),
-        }
-    }
-
-    fn timeouts(&self) -> Timeouts {
-        Timeouts { connect: self.limits.connect_timeout, io: self.limits.io_timeout }
-    }
-
-    /// Connects, retrying within the reconnect budget when the client reconnects.
-    async fn connect(&self) -> Option<(SimClient, usize)> {
-        let addr = SocketAddr::new(turmoil::lookup(SERVER_HOST), SERVER_PORT);
-        let give_up = tokio::time::Instant::now() + self.limits.reconnect_within;
-        loop {
-            let started = tokio::time::Instant::now();
-            let connected = tokio::time::timeout(self.limits.connect_timeout, net::Sim::connect(addr)).await;
-            let error = match connected {
-                Ok(Ok(stream)) => {
-                    let conn = self.conns.fetch_add(1, Ordering::Relaxed);
-                    self.log.host(Event::Connected { client: self.index, conn, waited: started.elapsed() });
-                    let seed = self.seed ^ (conn as u64).wrapping_mul(0x8ebc_6af0_9c88_c6e3);
-                    let stream = Shaped::new(ClientSocket::new(stream), self.spec.shaping, seed);
-                    return Some((Client::from_stream(stream, self.timeouts()), conn));
-                }
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => "refused",
-                Ok(Err(_)) => "connect-error",
-                Err(_) => "connect-timeout",
-            };
-            self.log.host(Event::ConnectFailed { client: self.index, error: error.into(), waited: started.elapsed() });
-            if !self.spec.reconnect || tokio::time::Instant::now() + RECONNECT_PAUSE > give_up {
-                return None;
-            }
-            tokio::time::sleep(RECONNECT_PAUSE).await;
         }
     }
 }
