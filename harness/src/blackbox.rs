@@ -224,6 +224,13 @@ impl Managed {
             libc::kill(-pgid, libc::SIGKILL);
         }
         let _ = self.child.wait();
+        // The shell is reaped, but the server it started may still be dying with its listener open: wait (at most
+        // 2 s) until nothing listens on the port, so that a restart cannot meet the old listener.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let listening = |port| crate::kernel::sockets_on_port(port, &[crate::kernel::TcpState::Listen]).unwrap_or(0);
+        while listening(self.port) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         if let Ok(mut live) = LIVE.lock() {
             live.retain(|&p| p != pgid);
         }

@@ -116,6 +116,8 @@ struct ScenarioOutcome {
     judged: Vec<(Run, Vec<Judgement>)>,
     runs: usize,
     seconds: f64,
+    /// Why it did not run, if it did not.
+    skipped: Option<String>,
 }
 
 /// Runs every scenario under each of its seeds (plus a determinism re-run of each seed) on `jobs` threads.
@@ -135,7 +137,57 @@ pub fn check(scenarios: &[Scenario], target: &Target, jobs: usize) -> CheckRepor
     });
     let outcomes: Vec<ScenarioOutcome> =
         outcomes.into_inner().expect("outcomes lock").into_iter().map(|o| o.expect("every scenario ran")).collect();
-    assemble(scenarios, target.name(), &outcomes, started.elapsed().as_secs_f64())
+    assemble(scenarios, target.name(), "sim", &outcomes, started.elapsed().as_secs_f64())
+}
+
+/// Runs every scenario under each of its seeds on real sockets on 127.0.0.1 (see [`crate::real`]), `jobs`
+/// scenarios at a time. Each seed runs once: real timing is not reproducible, so determinism is not judged.
+pub fn check_real(scenarios: &[Scenario], target: &crate::real::RealTarget, jobs: usize) -> CheckReport {
+    let started = Instant::now();
+    let next = AtomicUsize::new(0);
+    let outcomes: Mutex<Vec<Option<ScenarioOutcome>>> = Mutex::new((0..scenarios.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, scenarios.len().max(1)) {
+            scope.spawn(|| {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime");
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(scenario) = scenarios.get(i) else { break };
+                    let began = Instant::now();
+                    let outcome = match crate::real::unsupported(scenario, target) {
+                        Some(reason) => {
+                            ScenarioOutcome { judged: Vec::new(), runs: 0, seconds: 0.0, skipped: Some(reason) }
+                        }
+                        None => {
+                            let judged: Vec<_> = scenario
+                                .seeds
+                                .iter()
+                                .map(|&seed| {
+                                    let run = rt.block_on(crate::real::run(scenario, seed, target));
+                                    let judgements = judge(scenario, &run);
+                                    (run, judgements)
+                                })
+                                .collect();
+                            ScenarioOutcome {
+                                runs: judged.len(),
+                                judged,
+                                seconds: began.elapsed().as_secs_f64(),
+                                skipped: None,
+                            }
+                        }
+                    };
+                    outcomes.lock().expect("outcomes lock")[i] = Some(outcome);
+                }
+            });
+        }
+    });
+    let outcomes: Vec<ScenarioOutcome> =
+        outcomes.into_inner().expect("outcomes lock").into_iter().map(|o| o.expect("every scenario ran")).collect();
+    assemble(scenarios, &target.name(), "real", &outcomes, started.elapsed().as_secs_f64())
 }
 
 fn run_scenario(scenario: &Scenario, target: &Target) -> ScenarioOutcome {
@@ -144,7 +196,7 @@ fn run_scenario(scenario: &Scenario, target: &Target) -> ScenarioOutcome {
     for &seed in &scenario.seeds {
         judged.push(run_and_judge(scenario, seed, target));
     }
-    ScenarioOutcome { runs: judged.len() * 2, judged, seconds: started.elapsed().as_secs_f64() }
+    ScenarioOutcome { runs: judged.len() * 2, judged, seconds: started.elapsed().as_secs_f64(), skipped: None }
 }
 
 /// Runs `scenario` under `seed` twice and judges it on every property, determinism included.
@@ -162,7 +214,13 @@ pub fn run_once(scenario: &Scenario, seed: u64, target: &Target) -> (Run, Vec<Ju
     (run, judgements)
 }
 
-fn assemble(scenarios: &[Scenario], target: &str, outcomes: &[ScenarioOutcome], seconds: f64) -> CheckReport {
+fn assemble(
+    scenarios: &[Scenario],
+    target: &str,
+    backend: &str,
+    outcomes: &[ScenarioOutcome],
+    seconds: f64,
+) -> CheckReport {
     let properties = Property::ALL
         .iter()
         .map(|&property| {
@@ -179,7 +237,15 @@ fn assemble(scenarios: &[Scenario], target: &str, outcomes: &[ScenarioOutcome], 
                         Verdict::Pass => {}
                         Verdict::Fail => {
                             failures += 1;
-                            first_failure.get_or_insert_with(|| failure_evidence(scenario, run, j, target));
+                            first_failure.get_or_insert_with(|| {
+                                let mut evidence = failure_evidence(scenario, run, j, target);
+                                if backend != "sim" {
+                                    evidence.replay = evidence
+                                        .replay
+                                        .map(|r| r.replace(" --trace", &format!(" --backend {backend} --trace")));
+                                }
+                                evidence
+                            });
                         }
                     }
                     runs += 1;
@@ -220,11 +286,20 @@ fn assemble(scenarios: &[Scenario], target: &str, outcomes: &[ScenarioOutcome], 
                         .collect(),
                 })
                 .collect();
-            let verdict = if seeds.iter().any(|s| !s.failed.is_empty()) { Verdict::Fail } else { Verdict::Pass };
+            let verdict = if outcome.skipped.is_some() {
+                Verdict::Skip
+            } else if seeds.iter().any(|s| !s.failed.is_empty()) {
+                Verdict::Fail
+            } else {
+                Verdict::Pass
+            };
             ScenarioReport {
                 name: scenario.name.clone(),
                 path: scenario.path.display().to_string(),
-                description: scenario.description.clone(),
+                description: match &outcome.skipped {
+                    Some(reason) => format!("skipped: {reason}"),
+                    None => scenario.description.clone(),
+                },
                 verdict,
                 seeds,
                 seconds: outcome.seconds,
@@ -234,7 +309,7 @@ fn assemble(scenarios: &[Scenario], target: &str, outcomes: &[ScenarioOutcome], 
     let verdict = if properties.iter().any(|p| p.verdict == Verdict::Fail) { Verdict::Fail } else { Verdict::Pass };
     CheckReport {
         target: target.to_string(),
-        backend: "sim".into(),
+        backend: backend.into(),
         verdict,
         properties,
         scenarios: scenario_reports,
@@ -263,7 +338,11 @@ pub fn failure_evidence(scenario: &Scenario, run: &Run, judgement: &Judgement, t
 
 /// The one command that replays a run, trace included.
 pub fn replay_command(scenario: &Scenario, seed: u64, target: &str) -> String {
-    let target = if target == "builtin" { String::new() } else { format!(" --target {target}") };
+    let target = match target {
+        "builtin" => String::new(),
+        t if t.contains(char::is_whitespace) => format!(" --target '{t}'"),
+        t => format!(" --target {t}"),
+    };
     format!("echo-harness run {} --seed {seed}{target} --trace", scenario.path.display())
 }
 

@@ -108,6 +108,36 @@ pub async fn rebind(old_reuse: bool, new_reuse: bool) -> io::Result<Rebind> {
 
 /// Sockets in TIME_WAIT whose local port is `port`, from `/proc/net/tcp` and `/proc/net/tcp6`.
 pub fn count_time_wait(port: u16) -> Option<usize> {
+    sockets_on_port(port, &[TcpState::TimeWait])
+}
+
+/// TCP states as `/proc/net/tcp` writes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpState {
+    /// `01`
+    Established,
+    /// `06`
+    TimeWait,
+    /// `08`: the peer closed, this side has not yet.
+    CloseWait,
+    /// `0A`
+    Listen,
+}
+
+impl TcpState {
+    fn code(self) -> &'static str {
+        match self {
+            TcpState::Established => "01",
+            TcpState::TimeWait => "06",
+            TcpState::CloseWait => "08",
+            TcpState::Listen => "0A",
+        }
+    }
+}
+
+/// Sockets in one of `states` whose local port is `port`, from the kernel's tables (`None` where there are no
+/// such tables).
+pub fn sockets_on_port(port: u16, states: &[TcpState]) -> Option<usize> {
     let mut found = None;
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let Ok(text) = std::fs::read_to_string(table) else { continue };
@@ -117,7 +147,8 @@ pub fn count_time_wait(port: u16) -> Option<usize> {
             .filter(|line| {
                 let fields: Vec<&str> = line.split_whitespace().collect();
                 let local_port = fields.get(1).and_then(|a| a.rsplit(':').next());
-                local_port.and_then(|p| u16::from_str_radix(p, 16).ok()) == Some(port) && fields.get(3) == Some(&"06")
+                local_port.and_then(|p| u16::from_str_radix(p, 16).ok()) == Some(port)
+                    && fields.get(3).is_some_and(|st| states.iter().any(|s| s.code() == *st))
             })
             .count();
         *found.get_or_insert(0) += count;

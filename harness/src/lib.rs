@@ -25,6 +25,7 @@
 //! - [`mutants`]: the catalogue of faulty servers, each the real server with one bug, kept apart from it;
 //!   [`catalogue`] hunts them with the suite and exploration.
 //! - [`blackbox`]: any server started by a command line (or already running), checked over real sockets.
+//! - [`real`]: the real-socket runner: the same scenarios and clients on 127.0.0.1, faults played by proxies.
 //! - [`proxy`]: a fault-injecting TCP proxy on loopback (latency, slicing, bandwidth, stalls, resets, FINs).
 //! - [`kernel`]: kernel checks on real sockets (reuse-address, send vs sendall, empty send, refused).
 //! - [`explore`]: proptest strategies generating whole scenarios, with [`shrink`] reducing failures to a minimal
@@ -48,6 +49,7 @@ pub mod net;
 pub mod oracle;
 pub mod process;
 pub mod proxy;
+pub mod real;
 pub mod report;
 pub mod scenario;
 pub mod script;

@@ -14,7 +14,7 @@ use echo_harness::client::{Client, Timeouts};
 use echo_harness::net::{Network, Real};
 use echo_harness::oracle::Verdict;
 use echo_harness::scenario::Scenario;
-use echo_harness::{blackbox, catalogue, check, exit, explore, mutants, report, server, sim};
+use echo_harness::{blackbox, catalogue, check, exit, explore, mutants, real, report, server, sim};
 
 /// A property-based and fault-injection test harness for TCP echo servers.
 #[derive(Parser)]
@@ -71,6 +71,9 @@ enum Command {
         /// Check a server already listening at HOST:PORT over real sockets (restart properties are skipped).
         #[arg(long, conflicts_with = "target")]
         addr: Option<SocketAddr>,
+        /// Where the scenarios run: `sim` (turmoil) or `real` (sockets on 127.0.0.1, faults played by a proxy).
+        #[arg(long, value_enum, default_value = "sim")]
+        backend: BackendArg,
         /// The reply a black-box server owes: `upper` (the tutorial's) or `identity` (RFC 862 echo).
         #[arg(long, value_enum)]
         transform: Option<TransformArg>,
@@ -142,9 +145,12 @@ enum Command {
         /// Print the whole trace.
         #[arg(long)]
         trace: bool,
-        /// The server under test: `builtin` or a mutant's name.
+        /// The server under test: `builtin`, a mutant's name, or (with --backend real) a command line with {port}.
         #[arg(long, default_value = "builtin")]
         target: String,
+        /// Where it runs: `sim` or `real`.
+        #[arg(long, value_enum, default_value = "sim")]
+        backend: BackendArg,
     },
 }
 
@@ -181,7 +187,18 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
             serve(addr, server::Config { buffer_size: buffer, max_connections, idle_timeout })
         }
         Command::Client { addr, timeout } => client(addr, timeout),
-        Command::Check { scenarios, json, report_dir, jobs, target, addr, transform, skip_mutants, skip_kernel } => {
+        Command::Check {
+            scenarios,
+            json,
+            report_dir,
+            jobs,
+            target,
+            addr,
+            backend,
+            transform,
+            skip_mutants,
+            skip_kernel,
+        } => {
             let server = match addr {
                 Some(addr) => Some(blackbox::Server::Addr(addr)),
                 None if target.contains("{port}") || target.contains(char::is_whitespace) => {
@@ -189,6 +206,19 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
                 }
                 None => None,
             };
+            if let BackendArg::Real = backend {
+                if transform.is_some() {
+                    bail!("--transform goes with the black-box properties (no --backend real): scenario files expect upper-cased replies");
+                }
+                let target = match server {
+                    Some(server) => real::RealTarget::External(server),
+                    None if target == "builtin" => real::RealTarget::Builtin,
+                    None => bail!(
+                        "--backend real runs the built-in server or a command line with {{port}} (or --addr), not `{target}`: planted bugs live in the simulator"
+                    ),
+                };
+                return run_check_real(&scenarios, json, &report_dir, jobs, &target, !skip_kernel);
+            }
             if let Some(server) = server {
                 let transform = match transform.unwrap_or(TransformArg::Upper) {
                     TransformArg::Upper => blackbox::Transform::Upper,
@@ -216,11 +246,69 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
             };
             run_explore(&options, &target, &failures)
         }
-        Command::Run { file, seed, trace, target } => run_one(&file, seed, trace, &resolve_target(&target)?),
+        Command::Run { file, seed, trace, target, backend: BackendArg::Sim } => {
+            run_one(&file, seed, trace, &resolve_target(&target)?)
+        }
+        Command::Run { file, seed, trace, target, backend: BackendArg::Real } => {
+            let target = if target == "builtin" {
+                real::RealTarget::Builtin
+            } else if target.contains("{port}") {
+                real::RealTarget::External(blackbox::Server::Command(target))
+            } else {
+                bail!("--backend real runs the built-in server or a command line with {{port}}, not `{target}`")
+            };
+            run_one_real(&file, seed, trace, &target)
+        }
     }
 }
 
-/// `builtin` or a mutant's name.
+/// `--backend`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BackendArg {
+    /// turmoil's simulated network, under explicit seeds.
+    Sim,
+    /// Real sockets on 127.0.0.1.
+    Real,
+}
+
+/// `check --backend real`: the scenario files on real sockets.
+fn run_check_real(
+    dir: &Path,
+    json: bool,
+    report_dir: &Path,
+    jobs: Option<usize>,
+    target: &real::RealTarget,
+    with_kernel: bool,
+) -> anyhow::Result<u8> {
+    let scenarios = load_scenarios(dir)?;
+    let ctrl_c = runtime()?;
+    ctrl_c.spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            blackbox::kill_all_managed();
+            std::process::exit(130);
+        }
+    });
+    if let real::RealTarget::External(blackbox::Server::Command(template)) = target {
+        // A server that cannot start is an input error, not a failed property.
+        ctrl_c.block_on(async {
+            let mut probe = blackbox::Managed::spawn(template, blackbox::free_port()?)?;
+            probe.wait_ready(Duration::from_secs(10)).await
+        })?;
+    }
+    let mut report = check::check_real(&scenarios, target, all_cores(jobs));
+    if with_kernel {
+        report.kernel = echo_harness::kernel::run_all();
+    }
+    write_reports(&report, report_dir)?;
+    if json {
+        println!("{}", report::json(&report));
+    } else {
+        print!("{}", report::table(&report));
+        println!("report: {}", report_dir.join("check.md").display());
+    }
+    Ok(if report.held() { exit::HELD } else { exit::FAILED })
+}
+
 /// `--transform`.
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum TransformArg {
@@ -267,6 +355,7 @@ fn write_reports(report: &check::CheckReport, report_dir: &Path) -> anyhow::Resu
     Ok(())
 }
 
+/// `builtin` or a mutant's name.
 fn resolve_target(name: &str) -> anyhow::Result<sim::Target> {
     if name == "builtin" {
         return Ok(sim::Target::builtin());
@@ -482,13 +571,36 @@ fn run_one(file: &Path, seed: Option<u64>, trace: bool, target: &sim::Target) ->
     let seed = seed.unwrap_or(scenario.seeds[0]);
     println!("scenario {} seed {seed} target {}", scenario.name, target.name());
     let (run, judgements) = check::run_and_judge(&scenario, seed, target);
+    print_run(&run, &judgements, trace)
+}
+
+fn run_one_real(file: &Path, seed: Option<u64>, trace: bool, target: &real::RealTarget) -> anyhow::Result<u8> {
+    let scenario = Scenario::load(file)?;
+    if let Some(reason) = real::unsupported(&scenario, target) {
+        bail!("{} cannot run on real sockets: {reason}", file.display());
+    }
+    let seed = seed.unwrap_or(scenario.seeds[0]);
+    println!("scenario {} seed {seed} target {} backend real", scenario.name, target.name());
+    let rt = runtime()?;
+    rt.spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            blackbox::kill_all_managed();
+            std::process::exit(130);
+        }
+    });
+    let run = rt.block_on(real::run(&scenario, seed, target));
+    let judgements = echo_harness::oracle::judge(&scenario, &run);
+    print_run(&run, &judgements, trace)
+}
+
+fn print_run(run: &sim::Run, judgements: &[echo_harness::oracle::Judgement], trace: bool) -> anyhow::Result<u8> {
     if trace {
         for record in &run.records {
             println!("{record}");
         }
     }
     let mut failed = false;
-    for j in &judgements {
+    for j in judgements {
         failed |= j.verdict == Verdict::Fail;
         let word = match j.verdict {
             Verdict::Pass => "pass",

@@ -17,7 +17,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -35,8 +35,21 @@ pub struct Toxics {
     pub slice_delay: Duration,
     /// At most this many bytes per second in each direction.
     pub bandwidth: Option<u64>,
-    /// Hold every byte back (a partition that keeps the connection): forwarded again on release.
-    pub stalled: bool,
+    /// Hold back every byte from the client to the server (a partition that keeps the connection): forwarded
+    /// again once lifted.
+    pub hold_to_server: bool,
+    /// Hold back every byte from the server to the client.
+    pub hold_from_server: bool,
+    /// Accept connections but connect them to the server only once lifted (a machine that does not answer).
+    pub hold_connects: bool,
+}
+
+impl Toxics {
+    /// Holds (or lifts the hold on) both directions.
+    pub fn stall(&mut self, on: bool) {
+        self.hold_to_server = on;
+        self.hold_from_server = on;
+    }
 }
 
 /// One relayed connection: its two sockets and pumps.
@@ -55,6 +68,8 @@ pub struct Proxy {
     addr: SocketAddr,
     /// Toxics for every connection, live.
     toxics: watch::Sender<Toxics>,
+    /// Whether the proxy's port accepts connections.
+    listening: watch::Sender<bool>,
     /// The relayed connections, in accept order.
     links: Arc<Mutex<Vec<Link>>>,
     /// The accept loop.
@@ -64,42 +79,53 @@ pub struct Proxy {
 impl Proxy {
     /// Starts a proxy on an ephemeral loopback port relaying to `upstream`; `seed` draws the jitter.
     pub async fn start(upstream: SocketAddr, seed: u64) -> io::Result<Proxy> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let listener = crate::net::bind_real(SocketAddr::from(([127, 0, 0, 1], 0)), true)?;
         let addr = listener.local_addr()?;
         let (toxics, watcher) = watch::channel(Toxics::default());
+        let (listening, mut listen) = watch::channel(true);
         let links: Arc<Mutex<Vec<Link>>> = Arc::default();
         let accept = {
             let links = links.clone();
             tokio::spawn(async move {
+                let mut listener = Some(listener);
                 let mut n = 0u64;
-                while let Ok((client, _)) = listener.accept().await {
-                    n += 1;
-                    let Ok(server) = TcpStream::connect(upstream).await else {
-                        // The server is down: the client sees its connection closed at once.
-                        drop(client);
+                loop {
+                    let Some(open) = listener.as_ref() else {
+                        // Not listening (connects are refused) until told to listen again, on the same port.
+                        if listen.changed().await.is_err() {
+                            return;
+                        }
+                        if *listen.borrow() {
+                            listener = crate::net::bind_real(addr, true).ok();
+                        }
                         continue;
                     };
-                    let _ = client.set_nodelay(true);
-                    let _ = server.set_nodelay(true);
-                    let keep = |s: &TcpStream| {
-                        let fd = socket2::SockRef::from(s);
-                        fd.try_clone().ok().map(std::net::TcpStream::from)
-                    };
-                    let (client_keep, server_keep) = (keep(&client), keep(&server));
-                    let (client_read, client_write) = client.into_split();
-                    let (server_read, server_write) = server.into_split();
-                    let seed = seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-                    let up = tokio::spawn(pump(client_read, server_write, watcher.clone(), seed));
-                    let down = tokio::spawn(pump(server_read, client_write, watcher.clone(), seed ^ 1));
-                    links.lock().expect("links lock").push(Link {
-                        client: client_keep,
-                        server: server_keep,
-                        tasks: vec![up, down],
-                    });
+                    tokio::select! {
+                        changed = listen.changed() => {
+                            if changed.is_err() {
+                                return;
+                            }
+                            if !*listen.borrow() {
+                                listener = None;
+                            }
+                        }
+                        accepted = open.accept() => {
+                            let Ok((client, _)) = accepted else { continue };
+                            n += 1;
+                            let seed = seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                            tokio::spawn(relay(client, upstream, watcher.clone(), links.clone(), seed));
+                        }
+                    }
                 }
             })
         };
-        Ok(Proxy { addr, toxics, links, accept })
+        Ok(Proxy { addr, toxics, listening, links, accept })
+    }
+
+    /// Stops or resumes listening: while it does not listen, connects to it are refused, as to a server that is
+    /// down.
+    pub fn listen(&self, on: bool) {
+        self.listening.send_replace(on);
     }
 
     /// Where clients connect.
@@ -152,8 +178,43 @@ impl Drop for Proxy {
     }
 }
 
+/// Connects an accepted client to the server (once connects are no longer held) and starts its two pumps.
+async fn relay(
+    client: TcpStream,
+    upstream: SocketAddr,
+    mut toxics: watch::Receiver<Toxics>,
+    links: Arc<Mutex<Vec<Link>>>,
+    seed: u64,
+) {
+    while toxics.borrow().hold_connects {
+        if toxics.changed().await.is_err() {
+            return;
+        }
+    }
+    let Ok(server) = TcpStream::connect(upstream).await else {
+        // The server is down: the client sees its connection closed at once.
+        return;
+    };
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let keep = |s: &TcpStream| socket2::SockRef::from(s).try_clone().ok().map(std::net::TcpStream::from);
+    let (client_keep, server_keep) = (keep(&client), keep(&server));
+    let (client_read, client_write) = client.into_split();
+    let (server_read, server_write) = server.into_split();
+    let up = tokio::spawn(pump(client_read, server_write, toxics.clone(), seed, true));
+    let down = tokio::spawn(pump(server_read, client_write, toxics, seed ^ 1, false));
+    links.lock().expect("links lock").push(Link { client: client_keep, server: server_keep, tasks: vec![up, down] });
+}
+
 /// Relays `from` to `to` under the live toxics until EOF (then half-closes `to`) or an error.
-async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut toxics: watch::Receiver<Toxics>, seed: u64) {
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    mut toxics: watch::Receiver<Toxics>,
+    seed: u64,
+    to_server: bool,
+) {
+    let held = |t: &Toxics| if to_server { t.hold_to_server } else { t.hold_from_server };
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut buf = vec![0u8; 64 * 1024];
     let mut owed = Duration::ZERO;
@@ -163,7 +224,7 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut toxics: watch
             Ok(n) => n,
         };
         // A stall holds the bytes until it is lifted.
-        while toxics.borrow().stalled {
+        while held(&toxics.borrow()) {
             if toxics.changed().await.is_err() {
                 return;
             }

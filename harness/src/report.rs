@@ -81,6 +81,8 @@ pub fn table(report: &CheckReport) -> String {
             write!(out, "{:width$}  {:7}  {:>5}  {:>5.2}s", s.name, verdict_word(s.verdict), s.seeds.len(), s.seconds);
         if !failed.is_empty() {
             let _ = write!(out, "  {}", failed.join("; "));
+        } else if s.verdict == Verdict::Skip {
+            let _ = write!(out, "  {}", s.description);
         }
         out.push('\n');
     }

@@ -199,21 +199,21 @@ mod proxy {
             slice: Some(7),
             slice_delay: Duration::ZERO,
             bandwidth: Some(16 << 20),
-            stalled: false,
+            ..Toxics::default()
         });
         let mut c = connect(proxy.addr()).await;
         let big: Vec<u8> = (0..64 * 1024).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
         let reply = c.echo(&big).await.unwrap();
         assert!(reply == server::upper(&big), "a byte changed through the proxy");
         // A stall holds the bytes back; the release delivers them, still exact.
-        proxy.update(|t| t.stalled = true);
+        proxy.update(|t| t.stall(true));
         let pending = tokio::spawn(async move {
             let reply = c.echo(b"held back, then delivered \x00\xff").await.unwrap();
             (c, reply)
         });
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(!pending.is_finished(), "the stall let bytes through");
-        proxy.update(|t| t.stalled = false);
+        proxy.update(|t| t.stall(false));
         let (c, reply) = pending.await.unwrap();
         assert_eq!(reply, b"HELD BACK, THEN DELIVERED \x00\xff");
         c.close().await.unwrap();
