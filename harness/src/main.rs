@@ -281,13 +281,7 @@ fn run_check_real(
     with_kernel: bool,
 ) -> anyhow::Result<u8> {
     let scenarios = load_scenarios(dir)?;
-    let ctrl_c = runtime()?;
-    ctrl_c.spawn(async {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            blackbox::kill_all_managed();
-            std::process::exit(130);
-        }
-    });
+    let ctrl_c = runtime_killing_servers_on_ctrl_c()?;
     if let real::RealTarget::External(blackbox::Server::Command(template)) = target {
         // A server that cannot start is an input error, not a failed property.
         ctrl_c.block_on(async {
@@ -299,14 +293,7 @@ fn run_check_real(
     if with_kernel {
         report.kernel = echo_harness::kernel::run_all();
     }
-    write_reports(&report, report_dir)?;
-    if json {
-        println!("{}", report::json(&report));
-    } else {
-        print!("{}", report::table(&report));
-        println!("report: {}", report_dir.join("check.md").display());
-    }
-    Ok(if report.held() { exit::HELD } else { exit::FAILED })
+    finish_check(&report, json, report_dir)
 }
 
 /// `--transform`.
@@ -326,24 +313,32 @@ fn run_blackbox(
     report_dir: &Path,
 ) -> anyhow::Result<u8> {
     let options = blackbox::Options { transform, ..blackbox::Options::default() };
-    let report = runtime()?.block_on(async {
-        // Ctrl-C: kill the servers the harness started before leaving.
-        tokio::spawn(async {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                blackbox::kill_all_managed();
-                std::process::exit(130);
-            }
-        });
-        blackbox::check(server, &options).await
-    })?;
-    write_reports(&report, report_dir)?;
+    let report = runtime_killing_servers_on_ctrl_c()?.block_on(blackbox::check(server, &options))?;
+    finish_check(&report, json, report_dir)
+}
+
+/// Writes the reports, prints the table (or the JSON document), and gives the exit code.
+fn finish_check(report: &check::CheckReport, json: bool, report_dir: &Path) -> anyhow::Result<u8> {
+    write_reports(report, report_dir)?;
     if json {
-        println!("{}", report::json(&report));
+        println!("{}", report::json(report));
     } else {
-        print!("{}", report::table(&report));
+        print!("{}", report::table(report));
         println!("report: {}", report_dir.join("check.md").display());
     }
     Ok(if report.held() { exit::HELD } else { exit::FAILED })
+}
+
+/// A runtime whose Ctrl-C kills the servers the harness started before leaving (exit 130).
+fn runtime_killing_servers_on_ctrl_c() -> anyhow::Result<tokio::runtime::Runtime> {
+    let rt = runtime()?;
+    rt.spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            blackbox::kill_all_managed();
+            std::process::exit(130);
+        }
+    });
+    Ok(rt)
 }
 
 fn write_reports(report: &check::CheckReport, report_dir: &Path) -> anyhow::Result<()> {
@@ -457,14 +452,7 @@ fn run_check(
         catalogue.write_minimal(&dir).with_context(|| format!("cannot write {}", dir.display()))?;
         report.catalogue = Some(catalogue);
     }
-    write_reports(&report, report_dir)?;
-    if json {
-        println!("{}", report::json(&report));
-    } else {
-        print!("{}", report::table(&report));
-        println!("report: {}", report_dir.join("check.md").display());
-    }
-    Ok(if report.held() { exit::HELD } else { exit::FAILED })
+    finish_check(&report, json, report_dir)
 }
 
 fn run_mutants(
@@ -581,14 +569,7 @@ fn run_one_real(file: &Path, seed: Option<u64>, trace: bool, target: &real::Real
     }
     let seed = seed.unwrap_or(scenario.seeds[0]);
     println!("scenario {} seed {seed} target {} backend real", scenario.name, target.name());
-    let rt = runtime()?;
-    rt.spawn(async {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            blackbox::kill_all_managed();
-            std::process::exit(130);
-        }
-    });
-    let run = rt.block_on(real::run(&scenario, seed, target));
+    let run = runtime_killing_servers_on_ctrl_c()?.block_on(real::run(&scenario, seed, target));
     let judgements = echo_harness::oracle::judge(&scenario, &run);
     print_run(&run, &judgements, trace)
 }

@@ -249,16 +249,8 @@ pub async fn run(scenario: &Scenario, seed: u64, target: &RealTarget) -> Run {
     let mut clients = Vec::new();
     for (index, (spec, messages)) in scenario.clients.iter().zip(scenario.materialize(seed)).enumerate() {
         let addr = if spec.expect == Expect::Refused { server_addr } else { proxies[index].addr() };
-        let script = ClientScript {
-            index,
-            spec: spec.clone(),
-            messages,
-            limits: scenario.limits.clone(),
-            log: log.clone(),
-            conns: conns.clone(),
-            seed: seed ^ (index as u64 + 1).wrapping_mul(0xe703_7ed1_a0b4_28db),
-            wire: RealWire { addr, start },
-        };
+        let shared = (log.clone(), conns.clone());
+        let script = ClientScript::new(scenario, index, messages, seed, shared, RealWire { addr, start });
         clients.push(tokio::spawn(script.play()));
     }
 

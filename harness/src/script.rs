@@ -75,6 +75,28 @@ pub struct ClientScript<W: Wire> {
 }
 
 impl<W: Wire> ClientScript<W> {
+    /// The program of client `index` of `scenario` under the run's `seed`, sending `messages` (its part of
+    /// [`crate::scenario::Scenario::materialize`]) over `wire`.
+    pub fn new(
+        scenario: &crate::scenario::Scenario,
+        index: usize,
+        messages: Vec<Vec<u8>>,
+        seed: u64,
+        (log, conns): (Log, Arc<AtomicUsize>),
+        wire: W,
+    ) -> Self {
+        ClientScript {
+            index,
+            spec: scenario.clients[index].clone(),
+            messages,
+            limits: scenario.limits.clone(),
+            log,
+            conns,
+            seed: seed ^ (index as u64 + 1).wrapping_mul(0xe703_7ed1_a0b4_28db),
+            wire,
+        }
+    }
+
     /// Plays the client's part: waits for its start, converses, ends as the scenario says, reports it is done.
     pub async fn play(self) {
         tokio::time::sleep(self.spec.start).await;

@@ -287,16 +287,7 @@ pub fn run(scenario: &Scenario, seed: u64, target: &Target) -> Run {
 
     let conns = Arc::new(AtomicUsize::new(0));
     for (index, (spec, messages)) in scenario.clients.iter().zip(scenario.materialize(seed)).enumerate() {
-        let script = ClientScript {
-            index,
-            spec: spec.clone(),
-            messages,
-            limits: scenario.limits.clone(),
-            log: log.clone(),
-            conns: conns.clone(),
-            seed: seed ^ (index as u64 + 1).wrapping_mul(0xe703_7ed1_a0b4_28db),
-            wire: SimWire,
-        };
+        let script = ClientScript::new(scenario, index, messages, seed, (log.clone(), conns.clone()), SimWire);
         sim.client(spec.name.as_str(), async move {
             script.play().await;
             Ok(())
