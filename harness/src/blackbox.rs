@@ -155,17 +155,26 @@ impl Managed {
             return Err(BlackBoxError::NoPort(template.into()));
         }
         let command = template.replace("{port}", &port.to_string());
-        let stderr = std::env::temp_dir().join(format!("echo-harness-{}-{port}.stderr", std::process::id()));
+        static SPAWNED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let stderr = std::env::temp_dir().join(format!("echo-harness-{}-{n}-{port}.stderr", std::process::id()));
         let file = std::fs::File::create(&stderr)?;
-        let child = Command::new("sh")
-            .arg("-c")
-            .arg(&command)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(file)
-            .process_group(0)
-            .spawn()
-            .map_err(|source| BlackBoxError::Spawn { command: command.clone(), source })?;
+        // A simple command replaces the shell (`exec`), so the server itself is the child: it then gets the
+        // parent-death signal below, and no shell sits between it and the kill.
+        let simple = !command.contains(['&', '|', ';', '(', ')', '<', '>', '`', '$', '\n']);
+        let script = if simple { format!("exec {command}") } else { command.clone() };
+        let mut command_line = Command::new("sh");
+        command_line.arg("-c").arg(&script).stdin(Stdio::null()).stdout(Stdio::null()).stderr(file).process_group(0);
+        // SAFETY: prctl(2) in the child between fork and exec, touching no memory: if the harness dies (even by
+        // SIGKILL), the kernel kills the child too (a server a compound command forks is reached by the group
+        // kill only, which SIGKILL of the harness leaves undone).
+        unsafe {
+            command_line.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = command_line.spawn().map_err(|source| BlackBoxError::Spawn { command: command.clone(), source })?;
         if let Ok(mut live) = LIVE.lock() {
             live.push(child.id() as i32);
         }
@@ -181,11 +190,19 @@ impl Managed {
     pub async fn wait_ready(&mut self, within: Duration) -> Result<(), BlackBoxError> {
         let started = Instant::now();
         loop {
-            if let Ok(Ok(stream)) =
-                tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(self.addr())).await
-            {
-                drop(stream);
-                return Ok(());
+            // Ready once a socket listens on the port: read from the kernel's tables rather than probed with a
+            // connect, which a server that serves a single client would spend on the probe. Where there are no
+            // such tables, a connect it is.
+            match crate::kernel::sockets_on_port(self.port, &[crate::kernel::TcpState::Listen]) {
+                Some(n) if n > 0 => return Ok(()),
+                Some(_) => {}
+                None => {
+                    let probe = tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(self.addr()));
+                    if let Ok(Ok(stream)) = probe.await {
+                        drop(stream);
+                        return Ok(());
+                    }
+                }
             }
             let exited = self.child.try_wait().ok().flatten();
             if exited.is_some() || started.elapsed() >= within {
@@ -219,9 +236,15 @@ impl Managed {
             return;
         }
         let pgid = self.child.id() as i32;
-        // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
+        if let Ok(mut live) = LIVE.lock() {
+            live.retain(|&p| p != pgid);
+        }
+        // While the shell is not reaped its pid (and so the group id) cannot be reused: signal only then.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
         }
         let _ = self.child.wait();
         // The shell is reaped, but the server it started may still be dying with its listener open: wait (at most
@@ -230,9 +253,6 @@ impl Managed {
         let listening = |port| crate::kernel::sockets_on_port(port, &[crate::kernel::TcpState::Listen]).unwrap_or(0);
         while listening(self.port) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
-        }
-        if let Ok(mut live) = LIVE.lock() {
-            live.retain(|&p| p != pgid);
         }
     }
 }
@@ -281,6 +301,19 @@ impl Ctx {
     }
 }
 
+/// Closes `client` cleanly: half-close, then nothing but EOF may come (a byte after the last reply is wrong).
+async fn close(client: Client<TcpStream>, what: &str) -> Result<(), String> {
+    match client.half_close().await {
+        Ok(rest) if rest.is_empty() => Ok(()),
+        Ok(rest) => Err(format!(
+            "{what}: {} unexpected bytes after the last reply: {}",
+            rest.len(),
+            crate::trace::preview(&rest)
+        )),
+        Err(e) => Err(format!("{what}: closing (half-close, then read to EOF): {e}")),
+    }
+}
+
 /// "first difference at byte K of N: expected .. got ..".
 fn mismatch(what: &str, owed: &[u8], got: &[u8]) -> String {
     let at = owed.iter().zip(got).position(|(a, b)| a != b).unwrap_or(owed.len().min(got.len()));
@@ -323,7 +356,7 @@ pub const PROPERTIES: [Property; 12] = [
     },
     Property {
         name: "empty-message",
-        description: "an empty message (a 0-byte send) does not break the conversation",
+        description: "an empty message (over TCP a 0-byte send, which carries nothing) leaves the conversation going: the messages before and after it are answered on the same connection",
         restarts: false,
     },
     Property {
@@ -412,13 +445,20 @@ async fn run_property(
         }
         Server::Addr(addr) => Ctx { addr: *addr, managed: None, template: None, options: options.clone() },
         Server::Command(template) => {
-            let mut managed = Managed::spawn(template, free_port()?)?;
-            managed.wait_ready(options.startup).await?;
-            Ctx {
-                addr: managed.addr(),
-                managed: Some(managed),
-                template: Some(template.clone()),
-                options: options.clone(),
+            let started = async {
+                let mut managed = Managed::spawn(template, free_port()?)?;
+                managed.wait_ready(options.startup).await?;
+                Ok::<_, BlackBoxError>(managed)
+            };
+            match started.await {
+                Ok(managed) => Ctx {
+                    addr: managed.addr(),
+                    managed: Some(managed),
+                    template: Some(template.clone()),
+                    options: options.clone(),
+                },
+                // It started for the first property: failing to start now is this property's failure.
+                Err(e) => return Ok((Verdict::Fail, format!("the server did not start for this property: {e}"))),
             }
         }
     };
@@ -458,7 +498,7 @@ async fn upper_cases(ctx: &Ctx) -> Outcome {
     let mut c = ctx.connect().await?;
     let message = b"Hello, World! abc xyz 0123";
     ctx.expect_echo(&mut c, message, "the reply").await?;
-    let _ = c.close().await;
+    close(c, "after the reply").await?;
     Ok(format!("{} came back as owed", crate::trace::preview(message)))
 }
 
@@ -468,7 +508,7 @@ async fn binary_safe(ctx: &Ctx) -> Outcome {
     ctx.expect_echo(&mut c, &all, "all 256 byte values").await?;
     ctx.expect_echo(&mut c, "straße ünïcödé ǆ".as_bytes(), "UTF-8 text").await?;
     ctx.expect_echo(&mut c, b"\x00nul\x00", "NUL bytes").await?;
-    let _ = c.close().await;
+    close(c, "after the replies").await?;
     Ok("256 byte values, UTF-8 and NUL came back byte for byte".into())
 }
 
@@ -477,7 +517,7 @@ async fn large_message(ctx: &Ctx) -> Outcome {
     let message: Vec<u8> =
         (0..1 << 20).map(|i: u32| b"abcdefghijklmnopqrstuvwxyz0123456789 \x00\xff"[i as usize % 39]).collect();
     ctx.expect_echo(&mut c, &message, "a 1 MiB message").await?;
-    let _ = c.close().await;
+    close(c, "after the reply").await?;
     Ok("1048576 bytes came back whole".into())
 }
 
@@ -489,7 +529,7 @@ async fn split_and_joined(ctx: &Ctx) -> Outcome {
     proxy.set(Toxics::default());
     // Three messages in one write: the replies may come back in any split; all of them are owed.
     ctx.expect_echo(&mut c, b"first;second;third;", "three joined messages").await?;
-    let _ = c.close().await;
+    close(c, "after the replies").await?;
     Ok("answered a message sent in 3-byte segments (through a slicing proxy) and three messages joined in one write"
         .into())
 }
@@ -500,7 +540,7 @@ async fn empty_message(ctx: &Ctx) -> Outcome {
     // A 0-byte send transmits nothing: the server must simply go on.
     c.stream_mut().write(&[]).await.map_err(|e| format!("0-byte write failed: {e}"))?;
     ctx.expect_echo(&mut c, b"after an empty send", "the message after the empty send").await?;
-    let _ = c.close().await;
+    close(c, "after the replies").await?;
     Ok("the conversation went on after a 0-byte send".into())
 }
 
@@ -514,7 +554,7 @@ async fn next_client_served(ctx: &Ctx, after: &str) -> Outcome {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let mut c = ctx.connect().await.map_err(|e| format!("after {after}, a new client's {e}"))?;
     ctx.expect_echo(&mut c, b"still serving?", &format!("after {after}, a new client")).await?;
-    let _ = c.close().await;
+    close(c, &format!("after {after}, a new client")).await?;
     Ok(format!("a new client was served after {after}"))
 }
 
@@ -543,7 +583,7 @@ async fn survives_mid_message(ctx: &Ctx) -> Outcome {
 async fn serves_next_client(ctx: &Ctx) -> Outcome {
     let mut c = ctx.connect().await?;
     ctx.expect_echo(&mut c, b"first client", "the first client").await?;
-    c.close().await.map_err(|e| format!("the first client's close: {e}"))?;
+    close(c, "the first client").await?;
     next_client_served(ctx, "the first client left").await
 }
 
@@ -556,8 +596,8 @@ async fn concurrent_clients(ctx: &Ctx) -> Outcome {
         .await?;
     let waited = started.elapsed();
     ctx.expect_echo(&mut first, b"first, again", "the first client, afterwards").await?;
-    let _ = second.close().await;
-    let _ = first.close().await;
+    close(second, "the second client").await?;
+    close(first, "the first client").await?;
     Ok(format!("the second client was answered in {} ms while the first stayed connected", waited.as_millis()))
 }
 
@@ -577,6 +617,15 @@ async fn half_close(ctx: &Ctx) -> Outcome {
     }
 }
 
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The bulk transfer of the slow-reader property.
 const BULK: usize = 4 << 20;
 
@@ -584,17 +633,22 @@ const BULK: usize = 4 << 20;
 const SLOW_RCVBUF: usize = 8 * 1024;
 
 async fn slow_reader(ctx: &Ctx) -> Outcome {
-    let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+    let socket = if ctx.addr.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() };
+    let socket = socket.map_err(|e| e.to_string())?;
     socket.set_recv_buffer_size(SLOW_RCVBUF as u32).map_err(|e| e.to_string())?;
-    let stream = socket.connect(ctx.addr).await.map_err(|e| format!("connect failed: {e}"))?;
+    let stream = match tokio::time::timeout(ctx.options.timeouts.connect, socket.connect(ctx.addr)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return Err(format!("connect failed: {e}")),
+        Err(_) => return Err(format!("connect timed out after {:?}", ctx.options.timeouts.connect)),
+    };
     // Bytes that do not repeat with a short period, so a loss shows where it happened.
     let message: Vec<u8> = (0..BULK as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
     let owed = ctx.options.transform.apply(&message);
     let (mut rd, mut wr) = stream.into_split();
-    let writer = tokio::spawn(async move {
+    // Aborted however the property ends (a timeout drops this future, and the guard with it).
+    let writer = AbortOnDrop(tokio::spawn(async move {
         let _ = wr.write_all(&message).await;
-        wr
-    });
+    }));
     // Read nothing for a while: the server's send buffer fills, and a `send` writes only part.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut reply = Vec::with_capacity(BULK);
@@ -613,7 +667,6 @@ async fn slow_reader(ctx: &Ctx) -> Outcome {
             }
             Ok(Err(e)) => return Err(format!("read failed after {} of {BULK} bytes: {e}", reply.len())),
             Err(_) => {
-                writer.abort();
                 if reply.iter().zip(&owed).any(|(a, b)| a != b) {
                     return Err(mismatch("the bulk reply (bytes were lost or changed)", &owed, &reply));
                 }
@@ -625,7 +678,7 @@ async fn slow_reader(ctx: &Ctx) -> Outcome {
             }
         }
     }
-    writer.abort();
+    drop(writer);
     if reply != owed {
         return Err(mismatch("the bulk reply", &owed, &reply));
     }
@@ -661,19 +714,20 @@ async fn reuse_address(ctx: &mut Ctx) -> Outcome {
     let time_wait =
         crate::kernel::count_time_wait(addr.port()).map_or("an unknown number of".into(), |n| n.to_string());
     let mut again = Managed::spawn(&template, addr.port()).map_err(|e| e.to_string())?;
-    let ready = again.wait_ready(Duration::from_secs(3)).await;
+    let ready = again.wait_ready(ctx.options.startup).await;
     let stderr = again.stderr_tail();
     ctx.managed = Some(again);
     match ready {
         Ok(()) => {
             let mut c = ctx.connect().await?;
             ctx.expect_echo(&mut c, b"after the restart", "the restarted server").await?;
-            let _ = c.close().await;
+            close(c, "the restarted server").await?;
             Ok(format!("restarted on port {} at once ({time_wait} sockets in TIME_WAIT) and served", addr.port()))
         }
         Err(_) => Err(format!(
-            "the restarted server did not answer on port {} within 3 s, with {time_wait} sockets of the killed one in TIME_WAIT; its stderr: {stderr}",
-            addr.port()
+            "the restarted server did not listen on port {} within {} s, with {time_wait} sockets of the killed one in TIME_WAIT; its stderr: {stderr}",
+            addr.port(),
+            ctx.options.startup.as_secs()
         )),
     }
 }

@@ -252,6 +252,8 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Run { file, seed, trace, target, backend: BackendArg::Real } => {
             let target = if target == "builtin" {
                 real::RealTarget::Builtin
+            } else if let Ok(addr) = target.parse::<SocketAddr>() {
+                real::RealTarget::External(blackbox::Server::Addr(addr))
             } else if target.contains("{port}") {
                 real::RealTarget::External(blackbox::Server::Command(target))
             } else {
@@ -289,7 +291,11 @@ fn run_check_real(
             probe.wait_ready(Duration::from_secs(10)).await
         })?;
     }
-    let mut report = check::check_real(&scenarios, target, all_cores(jobs));
+    // A server the harness did not start is shared by every scenario: one at a time, or they count each
+    // other's connections.
+    let jobs =
+        if matches!(target, real::RealTarget::External(blackbox::Server::Addr(_))) { 1 } else { all_cores(jobs) };
+    let mut report = check::check_real(&scenarios, target, jobs);
     if with_kernel {
         report.kernel = echo_harness::kernel::run_all();
     }
@@ -329,14 +335,32 @@ fn finish_check(report: &check::CheckReport, json: bool, report_dir: &Path) -> a
     Ok(if report.held() { exit::HELD } else { exit::FAILED })
 }
 
-/// A runtime whose Ctrl-C kills the servers the harness started before leaving (exit 130).
+/// A runtime whose Ctrl-C (SIGINT), SIGTERM or SIGHUP kills the servers the harness started before leaving
+/// (exit 130). (A SIGKILL cannot be caught: the servers' shells get it from the kernel, see `blackbox::Managed`.)
 fn runtime_killing_servers_on_ctrl_c() -> anyhow::Result<tokio::runtime::Runtime> {
+    use tokio::signal::unix::{signal, SignalKind};
     let rt = runtime()?;
-    rt.spawn(async {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            blackbox::kill_all_managed();
-            std::process::exit(130);
+    let signals = rt.block_on(async {
+        [SignalKind::interrupt(), SignalKind::terminate(), SignalKind::hangup()].map(|kind| signal(kind).ok())
+    });
+    rt.spawn(async move {
+        /// Waits for one signal (forever if it could not be registered).
+        async fn next(signal: Option<tokio::signal::unix::Signal>) {
+            match signal {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
         }
+        let [int, term, hup] = signals;
+        tokio::select! {
+            _ = next(int) => {}
+            _ = next(term) => {}
+            _ = next(hup) => {}
+        }
+        blackbox::kill_all_managed();
+        std::process::exit(130);
     });
     Ok(rt)
 }

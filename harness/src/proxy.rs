@@ -16,7 +16,7 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -52,14 +52,13 @@ impl Toxics {
     }
 }
 
-/// One relayed connection: its two sockets and pumps.
+/// One relayed connection, registered when accepted (also while it waits to be connected to the server).
 struct Link {
-    /// The client's side, kept to reset it.
-    client: Option<std::net::TcpStream>,
-    /// The server's side.
-    server: Option<std::net::TcpStream>,
-    /// The pumps and the relay task.
-    tasks: Vec<JoinHandle<()>>,
+    /// Duplicates of its two sockets (client side, server side), to reset or close them from outside; filled
+    /// once the server side is connected.
+    sockets: Arc<Mutex<Vec<std::net::TcpStream>>>,
+    /// The task that connects it and runs both pumps: aborting it drops the sockets without a shutdown.
+    task: tokio::task::AbortHandle,
 }
 
 /// A running proxy. Dropping it stops accepting and closes every relayed connection.
@@ -96,7 +95,7 @@ impl Proxy {
                             return;
                         }
                         if *listen.borrow() {
-                            listener = crate::net::bind_real(addr, true).ok();
+                            listener = rebind(addr).await;
                         }
                         continue;
                     };
@@ -110,10 +109,22 @@ impl Proxy {
                             }
                         }
                         accepted = open.accept() => {
-                            let Ok((client, _)) = accepted else { continue };
+                            let client = match accepted {
+                                Ok((client, _)) => client,
+                                Err(e) => {
+                                    // Out of descriptors, say: back off instead of spinning.
+                                    tracing::warn!("proxy {addr}: accept failed: {e}");
+                                    tokio::time::sleep(Duration::from_millis(10)).await;
+                                    continue;
+                                }
+                            };
                             n += 1;
                             let seed = seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-                            tokio::spawn(relay(client, upstream, watcher.clone(), links.clone(), seed));
+                            let sockets: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+                            let task = tokio::spawn(relay(client, upstream, watcher.clone(), sockets.clone(), seed));
+                            let mut links = links.lock().expect("links lock");
+                            links.retain(|l| !l.task.is_finished());
+                            links.push(Link { sockets, task: task.abort_handle() });
                         }
                     }
                 }
@@ -143,32 +154,52 @@ impl Proxy {
         self.toxics.send_modify(change);
     }
 
-    /// Connections relayed so far.
+    /// Connections open through the proxy now (waiting for the server included).
     pub fn connections(&self) -> usize {
-        self.links.lock().expect("links lock").len()
+        let mut links = self.links.lock().expect("links lock");
+        links.retain(|l| !l.task.is_finished());
+        links.len()
     }
 
-    /// Resets every live connection: both sides are closed with SO_LINGER 0, so both peers get RST.
+    /// Resets every live connection: both sides are closed with SO_LINGER 0 and no shutdown first, so both peers
+    /// get RST and nothing else.
     pub fn reset_all(&self) {
         for link in self.links.lock().expect("links lock").drain(..) {
-            // With a zero linger, the last close of a socket sends RST: the pumps hold the other descriptor and
-            // close it when aborted, this one closes as it drops.
-            for socket in [&link.client, &link.server].into_iter().flatten() {
+            for socket in link.sockets.lock().expect("sockets lock").iter() {
                 let _ = socket2::SockRef::from(socket).set_linger(Some(Duration::ZERO));
             }
-            link.tasks.iter().for_each(JoinHandle::abort);
+            // The task's streams drop without a shutdown; the last close of each socket (whichever descriptor
+            // goes last) sends the RST.
+            link.task.abort();
         }
     }
 
     /// Closes every live connection with a FIN to both peers (mid-stream, whatever was in flight is dropped).
     pub fn fin_all(&self) {
         for link in self.links.lock().expect("links lock").drain(..) {
-            link.tasks.iter().for_each(JoinHandle::abort);
-            for socket in [link.client, link.server].into_iter().flatten() {
+            for socket in link.sockets.lock().expect("sockets lock").iter() {
                 let _ = socket.shutdown(std::net::Shutdown::Both);
+            }
+            link.task.abort();
+        }
+    }
+}
+
+/// Binds the proxy's port again after a pause in listening; a failure is retried for a second, then logged (the
+/// proxy then refuses connects, which the run's evidence shows).
+async fn rebind(addr: SocketAddr) -> Option<tokio::net::TcpListener> {
+    for _ in 0..100 {
+        match crate::net::bind_real(addr, true) {
+            Ok(l) => return Some(l),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => tokio::time::sleep(Duration::from_millis(10)).await,
+            Err(e) => {
+                tracing::warn!("proxy {addr}: cannot listen again: {e}");
+                return None;
             }
         }
     }
+    tracing::warn!("proxy {addr}: cannot listen again: address in use for 1 s");
+    None
 }
 
 impl Drop for Proxy {
@@ -178,12 +209,12 @@ impl Drop for Proxy {
     }
 }
 
-/// Connects an accepted client to the server (once connects are no longer held) and starts its two pumps.
+/// Connects an accepted client to the server (once connects are no longer held) and runs the two pumps.
 async fn relay(
-    client: TcpStream,
+    mut client: TcpStream,
     upstream: SocketAddr,
     mut toxics: watch::Receiver<Toxics>,
-    links: Arc<Mutex<Vec<Link>>>,
+    sockets: Arc<Mutex<Vec<std::net::TcpStream>>>,
     seed: u64,
 ) {
     while toxics.borrow().hold_connects {
@@ -191,44 +222,74 @@ async fn relay(
             return;
         }
     }
-    let Ok(server) = TcpStream::connect(upstream).await else {
+    let Ok(mut server) = TcpStream::connect(upstream).await else {
         // The server is down: the client sees its connection closed at once.
         return;
     };
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
     let keep = |s: &TcpStream| socket2::SockRef::from(s).try_clone().ok().map(std::net::TcpStream::from);
-    let (client_keep, server_keep) = (keep(&client), keep(&server));
-    let (client_read, client_write) = client.into_split();
-    let (server_read, server_write) = server.into_split();
-    let up = tokio::spawn(pump(client_read, server_write, toxics.clone(), seed, true));
-    let down = tokio::spawn(pump(server_read, client_write, toxics, seed ^ 1, false));
-    links.lock().expect("links lock").push(Link { client: client_keep, server: server_keep, tasks: vec![up, down] });
+    sockets.lock().expect("sockets lock").extend([keep(&client), keep(&server)].into_iter().flatten());
+    // Borrowed halves: unlike owned ones, they do not shut the socket down when dropped, so an abort (a reset)
+    // closes without a FIN.
+    let (client_read, client_write) = client.split();
+    let (server_read, server_write) = server.split();
+    let up = pump(client_read, server_write, toxics.clone(), seed, true);
+    let down = pump(server_read, client_write, toxics, seed ^ 1, false);
+    tokio::pin!(up, down);
+    // A reset ends the whole connection (both sockets close with a zero linger); an EOF only its direction.
+    let (end, up_ended) = tokio::select! {
+        end = &mut up => (end, true),
+        end = &mut down => (end, false),
+    };
+    if end == End::Eof {
+        if up_ended {
+            down.await;
+        } else {
+            up.await;
+        }
+    }
+}
+
+/// How a pump ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Its source reached EOF (passed on as a FIN), or its destination went away.
+    Eof,
+    /// Its source was reset (passed on as a RST).
+    Reset,
 }
 
 /// Relays `from` to `to` under the live toxics until EOF (then half-closes `to`) or an error.
 async fn pump(
-    mut from: OwnedReadHalf,
-    mut to: OwnedWriteHalf,
+    mut from: ReadHalf<'_>,
+    mut to: WriteHalf<'_>,
     mut toxics: watch::Receiver<Toxics>,
     seed: u64,
     to_server: bool,
-) {
+) -> End {
     let held = |t: &Toxics| if to_server { t.hold_to_server } else { t.hold_from_server };
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut buf = vec![0u8; 64 * 1024];
     let mut owed = Duration::ZERO;
     loop {
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        // A stall holds the bytes until it is lifted.
+        let read = from.read(&mut buf).await;
+        // A stall holds everything until it is lifted: bytes, the end of the stream, a reset.
         while held(&toxics.borrow()) {
             if toxics.changed().await.is_err() {
-                return;
+                return End::Eof;
             }
         }
+        let n = match read {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(_) => {
+                // The other side was reset (or failed): pass a reset on, closing this side with a zero linger
+                // and no FIN when the relay ends.
+                let _ = socket2::SockRef::from(to.as_ref()).set_linger(Some(Duration::ZERO));
+                return End::Reset;
+            }
+        };
         let t = toxics.borrow().clone();
         let delay =
             t.latency + if t.jitter.is_zero() { Duration::ZERO } else { rng.random_range(Duration::ZERO..=t.jitter) };
@@ -239,7 +300,7 @@ async fn pump(
         while sent < n {
             let take = t.slice.map_or(n - sent, |k| k.max(1).min(n - sent));
             if to.write_all(&buf[sent..sent + take]).await.is_err() {
-                return;
+                return End::Eof;
             }
             sent += take;
             if let Some(rate) = t.bandwidth {
@@ -259,4 +320,5 @@ async fn pump(
         }
     }
     let _ = to.shutdown().await;
+    End::Eof
 }

@@ -158,7 +158,7 @@ impl Process {
             }
             RealTarget::External(Server::Command(template)) => {
                 let mut managed = Managed::spawn(template, port).map_err(|e| e.to_string())?;
-                managed.wait_ready(Duration::from_secs(5)).await.map_err(|e| e.to_string())?;
+                managed.wait_ready(crate::blackbox::Options::default().startup).await.map_err(|e| e.to_string())?;
                 Ok(Process::External(managed))
             }
             RealTarget::External(Server::Addr(_)) => Err("a server the harness did not start cannot be started".into()),
