@@ -105,3 +105,10 @@ async fn no_server_process_outlives_the_check() {
         .collect();
     assert!(running.is_empty(), "left running: {running:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_adds_bytes_fails_upper_cases() {
+    let f = failed("trailing_newline", Transform::Upper).await;
+    let upper = &f.iter().find(|(n, _)| n == "upper-cases").expect("upper-cases fails").1;
+    assert!(upper.contains("unexpected bytes after the last reply"), "{upper}");
+}
