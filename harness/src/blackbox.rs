@@ -469,7 +469,9 @@ async fn run_property(
     Ok(match outcome {
         Ok(Ok(detail)) => (Verdict::Pass, detail),
         Ok(Err(detail)) => {
-            let stderr = stderr.filter(|s| s != "(empty)").map_or(String::new(), |s| format!(" (server stderr: {s})"));
+            let stderr = stderr
+                .filter(|s| s != "(empty)" && !detail.contains(s.as_str()))
+                .map_or(String::new(), |s| format!(" (server stderr: {s})"));
             (Verdict::Fail, format!("{detail}{stderr}"))
         }
         Err(_) => (Verdict::Fail, format!("did not finish within {:?}", options.property_timeout)),
@@ -724,10 +726,17 @@ async fn reuse_address(ctx: &mut Ctx) -> Outcome {
             close(c, "the restarted server").await?;
             Ok(format!("restarted on port {} at once ({time_wait} sockets in TIME_WAIT) and served", addr.port()))
         }
-        Err(_) => Err(format!(
-            "the restarted server did not listen on port {} within {} s, with {time_wait} sockets of the killed one in TIME_WAIT; its stderr: {stderr}",
-            addr.port(),
-            ctx.options.startup.as_secs()
-        )),
+        Err(e) => {
+            let what = match e {
+                BlackBoxError::NotReady { exited, waited, .. } if !exited.is_empty() => {
+                    format!("gave up after {} ms{exited}", waited.as_millis())
+                }
+                _ => format!("did not listen within {} s", ctx.options.startup.as_secs()),
+            };
+            Err(format!(
+                "restarted at once on port {} with {time_wait} sockets of the killed one in TIME_WAIT, the server {what}; its stderr: {stderr}",
+                addr.port()
+            ))
+        }
     }
 }
