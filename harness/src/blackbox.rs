@@ -181,6 +181,13 @@ impl Managed {
         Ok(Managed { command, port, child, stderr, killed: false })
     }
 
+    /// Starts `template` on `port` and waits (at most `within`) until it listens.
+    pub async fn start(template: &str, port: u16, within: Duration) -> Result<Managed, BlackBoxError> {
+        let mut managed = Managed::spawn(template, port)?;
+        managed.wait_ready(within).await?;
+        Ok(managed)
+    }
+
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
@@ -262,6 +269,12 @@ impl Drop for Managed {
         self.kill();
         let _ = std::fs::remove_file(&self.stderr);
     }
+}
+
+/// Checks that `template` names a server that starts (on a free port, within `within`), then stops it: a server
+/// that cannot even start is an input error, not a failed property.
+pub async fn ensure_starts(template: &str, within: Duration) -> Result<(), BlackBoxError> {
+    Managed::start(template, free_port()?, within).await.map(drop)
 }
 
 /// A free port on 127.0.0.1 (bound and released).
@@ -399,12 +412,7 @@ pub const PROPERTIES: [Property; 12] = [
 /// Runs every property against `server` and gathers them into a report like the simulated suite's.
 pub async fn check(server: &Server, options: &Options) -> Result<CheckReport, BlackBoxError> {
     if let Server::Command(template) = server {
-        if !template.contains("{port}") {
-            return Err(BlackBoxError::NoPort(template.clone()));
-        }
-        // A server that cannot even start is an input error, not a failed property.
-        let mut probe = Managed::spawn(template, free_port()?)?;
-        probe.wait_ready(options.startup).await?;
+        ensure_starts(template, options.startup).await?;
     }
     let started = Instant::now();
     let mut properties = Vec::new();
@@ -445,11 +453,7 @@ async fn run_property(
         }
         Server::Addr(addr) => Ctx { addr: *addr, managed: None, template: None, options: options.clone() },
         Server::Command(template) => {
-            let started = async {
-                let mut managed = Managed::spawn(template, free_port()?)?;
-                managed.wait_ready(options.startup).await?;
-                Ok::<_, BlackBoxError>(managed)
-            };
+            let started = async { Managed::start(template, free_port()?, options.startup).await };
             match started.await {
                 Ok(managed) => Ctx {
                     addr: managed.addr(),
@@ -715,12 +719,9 @@ async fn reuse_address(ctx: &mut Ctx) -> Outcome {
     tokio::time::sleep(Duration::from_millis(20)).await;
     let time_wait =
         crate::kernel::count_time_wait(addr.port()).map_or("an unknown number of".into(), |n| n.to_string());
-    let mut again = Managed::spawn(&template, addr.port()).map_err(|e| e.to_string())?;
-    let ready = again.wait_ready(ctx.options.startup).await;
-    let stderr = again.stderr_tail();
-    ctx.managed = Some(again);
-    match ready {
-        Ok(()) => {
+    match Managed::start(&template, addr.port(), ctx.options.startup).await {
+        Ok(again) => {
+            ctx.managed = Some(again);
             let mut c = ctx.connect().await?;
             ctx.expect_echo(&mut c, b"after the restart", "the restarted server").await?;
             close(c, "the restarted server").await?;
@@ -728,13 +729,16 @@ async fn reuse_address(ctx: &mut Ctx) -> Outcome {
         }
         Err(e) => {
             let what = match e {
-                BlackBoxError::NotReady { exited, waited, .. } if !exited.is_empty() => {
-                    format!("gave up after {} ms{exited}", waited.as_millis())
+                BlackBoxError::NotReady { exited, waited, stderr, .. } if !exited.is_empty() => {
+                    format!("gave up after {} ms{exited}; its stderr: {stderr}", waited.as_millis())
                 }
-                _ => format!("did not listen within {} s", ctx.options.startup.as_secs()),
+                BlackBoxError::NotReady { stderr, .. } => {
+                    format!("did not listen within {} s; its stderr: {stderr}", ctx.options.startup.as_secs())
+                }
+                other => format!("could not be started: {other}"),
             };
             Err(format!(
-                "restarted at once on port {} with {time_wait} sockets of the killed one in TIME_WAIT, the server {what}; its stderr: {stderr}",
+                "restarted at once on port {} with {time_wait} sockets of the killed one in TIME_WAIT, the server {what}",
                 addr.port()
             ))
         }

@@ -286,10 +286,7 @@ fn run_check_real(
     let ctrl_c = runtime_killing_servers_on_ctrl_c()?;
     if let real::RealTarget::External(blackbox::Server::Command(template)) = target {
         // A server that cannot start is an input error, not a failed property.
-        ctrl_c.block_on(async {
-            let mut probe = blackbox::Managed::spawn(template, blackbox::free_port()?)?;
-            probe.wait_ready(Duration::from_secs(10)).await
-        })?;
+        ctrl_c.block_on(blackbox::ensure_starts(template, blackbox::Options::default().startup))?;
     }
     // A server the harness did not start is shared by every scenario: one at a time, or they count each
     // other's connections.

@@ -157,9 +157,8 @@ impl Process {
                 }
             }
             RealTarget::External(Server::Command(template)) => {
-                let mut managed = Managed::spawn(template, port).map_err(|e| e.to_string())?;
-                managed.wait_ready(crate::blackbox::Options::default().startup).await.map_err(|e| e.to_string())?;
-                Ok(Process::External(managed))
+                let within = crate::blackbox::Options::default().startup;
+                Managed::start(template, port, within).await.map(Process::External).map_err(|e| e.to_string())
             }
             RealTarget::External(Server::Addr(_)) => Err("a server the harness did not start cannot be started".into()),
         }

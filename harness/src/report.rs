@@ -40,18 +40,26 @@ fn summary_line(report: &CheckReport) -> String {
     line
 }
 
-/// The terminal table `check` prints.
-pub fn table(report: &CheckReport) -> String {
-    let mut out = String::new();
-    let what = if report.scenarios.is_empty() {
+/// What a report covers: its scenarios, or (black-box mode, which runs none) its properties.
+fn extent(report: &CheckReport) -> String {
+    if report.scenarios.is_empty() {
         format!("{} properties", report.properties.len())
     } else {
         format!("{} scenarios", report.scenarios.len())
-    };
+    }
+}
+
+/// The terminal table `check` prints.
+pub fn table(report: &CheckReport) -> String {
+    let mut out = String::new();
     let _ = writeln!(
         out,
-        "echo-harness check: target {}, backend {}, {what}, {} runs in {:.2}s\n",
-        report.target, report.backend, report.runs, report.seconds
+        "echo-harness check: target {}, backend {}, {}, {} runs in {:.2}s\n",
+        report.target,
+        report.backend,
+        extent(report),
+        report.runs,
+        report.seconds
     );
     let width = report.properties.iter().map(|p| p.name.len()).max().unwrap_or(8).max(8);
     let _ = writeln!(out, "{:width$}  VERDICT  RUNS  EVIDENCE", "PROPERTY");
@@ -193,11 +201,7 @@ pub fn markdown(report: &CheckReport) -> String {
         "Target **{}** on backend **{}**: {}, {} runs in {:.2} s. {}.\n",
         report.target,
         report.backend,
-        if report.scenarios.is_empty() {
-            format!("{} properties", report.properties.len())
-        } else {
-            format!("{} scenarios", report.scenarios.len())
-        },
+        extent(report),
         report.runs,
         report.seconds,
         summary_line(report).trim_start_matches("result: ")
