@@ -15,12 +15,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use echo_harness::check::run_once;
-use echo_harness::explore::{self, Options};
-use echo_harness::mutants;
-use echo_harness::oracle::Verdict;
-use echo_harness::scenario::Scenario;
-use echo_harness::sim::Target;
+use echo_harness::hunt::check::run_once;
+use echo_harness::hunt::explore::{self, Options};
+use echo_harness::hunt::mutants;
+use echo_harness::model::property::Verdict;
+use echo_harness::model::scenario::Scenario;
+use echo_harness::sim::target::Target;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CLIENTS: usize = 3;

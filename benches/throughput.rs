@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use echo_harness::client::{Client, Timeouts};
-use echo_harness::net::{Network, Real};
-use echo_harness::server::{self, Config};
+use echo_harness::sut::client::{Client, Timeouts};
+use echo_harness::sut::net::{Network, Real};
+use echo_harness::sut::server::{self, Config};
 
 const MESSAGE: usize = 4 << 20;
 const BUFFERS: [usize; 5] = [1024, 4096, 16 * 1024, 64 * 1024, 256 * 1024];

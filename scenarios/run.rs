@@ -11,16 +11,18 @@ use std::process::ExitCode;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
-use echo_harness::check::{failure_evidence, run_and_judge, run_twin};
-use echo_harness::oracle::Verdict;
-use echo_harness::scenario::{Scenario, Twin};
-use echo_harness::sim;
+use echo_harness::hunt::check::run_and_judge;
+use echo_harness::hunt::twins::{self, run_twin};
+use echo_harness::judge::tally::failure_evidence;
+use echo_harness::model::property::Verdict;
+use echo_harness::model::scenario::{Scenario, Twin};
+use echo_harness::sim::target::Target;
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     // A malformed file fails the suite by name; it is never skipped.
-    let trials = match Scenario::load_dir(&dir) {
+    let trials = match twins::load_dir(&dir) {
         Ok(scenarios) => scenarios.into_iter().flat_map(trials).collect(),
         Err(e) => {
             let message = e.to_string();
@@ -59,7 +61,7 @@ fn run(scenario: &Scenario) -> Result<(), Failed> {
             format!("{}: no [[twins]]: a scenario that cannot be shown to fail proves nothing", scenario.name).into()
         );
     }
-    let target = sim::Target::builtin();
+    let target = Target::builtin();
     for &seed in &scenario.seeds {
         let (first, judgements) = run_and_judge(scenario, seed, &target);
         if let Some(broken) = judgements.iter().find(|j| j.verdict == Verdict::Fail) {

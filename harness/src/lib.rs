@@ -6,57 +6,50 @@
 //!
 //! # Layout
 //!
-//! One way through: scenario → runner → events → oracles → verdicts → reporters.
+//! One way through: scenario → runner → events → oracles → verdicts → reporters. One folder per stage; a module
+//! imports only from the folders listed before it (and from its own folder), so the import graph has no circle:
 //!
-//! - [`net`]: the seam. [`net::Network`] and [`net::Listener`] with two implementations, [`net::Real`] (tokio
-//!   sockets) and [`net::Sim`] (turmoil). The server and client below are written once against it.
-//! - [`server`]: the system under test, a correct uppercase echo server: `server::run(listener, config, shutdown)`.
-//! - [`client`]: the echo client: connect, echo (whatever TCP does to the bytes), half-close, all with timeouts.
-//! - [`scenario`]: scenario files (TOML) loaded and validated into [`scenario::Scenario`].
-//! - [`sim`]: the simulated runner: plays a scenario under a seed against a [`sim::Target`] (the server under
-//!   test, as a value) and records [`trace::Record`]s.
-//! - [`script`]: the scenario clients' programs, written once over a [`script::Wire`] (simulated or real).
-//! - [`process`]: the simulated server process's sockets, closed in a fixed order when it is killed.
-//! - [`trace`]: the events a run records and the stable trace hash.
-//! - [`oracle`]: pure functions from events to verdicts on named properties, with evidence.
-//! - [`check`]: the suite: every scenario and seed, gathered per property into a [`check::CheckReport`].
-//! - [`report`]: reporters, pure functions of a report: terminal table, JSON, Markdown.
-//! - [`faults`]: stream shaping (short writes, split reads, pauses) that turmoil does not do itself.
-//! - [`mutants`]: the catalogue of faulty servers, each the real server with one bug, kept apart from it;
-//!   [`catalogue`] hunts them with the suite and exploration.
-//! - [`blackbox`]: any server started by a command line (or already running), checked over real sockets.
-//! - [`real`]: the real-socket runner: the same scenarios and clients on 127.0.0.1, faults played by proxies.
-//! - [`proxy`]: a fault-injecting TCP proxy on loopback (latency, slicing, bandwidth, stalls, resets, FINs).
-//! - [`kernel`]: kernel checks on real sockets (reuse-address, send vs sendall, empty send, refused).
-//! - [`explore`]: proptest strategies generating whole scenarios, with [`shrink`] reducing failures to a minimal
-//!   scenario file.
+//! 1. [`sut`]: the system under test and its seam. [`sut::net`] (`Network`, `Listener`; [`sut::net::Real`] on
+//!    tokio, [`sut::net::Sim`] on turmoil), [`sut::server`] (the correct uppercase echo server,
+//!    `server::run(listener, config, shutdown)`), [`sut::client`] (connect, echo, half-close, with timeouts).
+//! 2. [`model`]: what a run is made of. [`model::scenario`] (types, the TOML format, validation, writing back),
+//!    [`model::faults`] (stream shaping turmoil does not do), [`model::script`] (the scenario clients' programs,
+//!    written once over a `Wire`), [`model::trace`] (events, [`model::trace::Run`], the trace hash),
+//!    [`model::property`] (property names and verdicts).
+//! 3. [`judge`]: the oracles, one file per property, over a shared view of a run; [`judge::oracles::judge`]
+//!    asks them all; [`judge::tally`] gathers many runs into a [`judge::tally::SuiteReport`] with evidence.
+//! 4. [`sim`]: the simulated runner. [`sim::target::Target`] is the server under test as a value;
+//!    [`sim::runner::run`] plays a scenario under a seed; [`sim::process`] models the server's sockets.
+//! 5. [`real`]: real sockets on 127.0.0.1. [`real::launch`] (start and kill a server command),
+//!    [`real::proxy`] (fault proxy), [`real::runner`] (the scenario files on real sockets), [`real::kernel`]
+//!    (kernel checks), [`real::blackbox`] (twelve properties for any server). `sim` and `real` never import
+//!    each other.
+//! 6. [`hunt`]: [`hunt::check`] (the suite), [`hunt::twins`], [`hunt::mutants`] (planted bugs, kept apart from
+//!    the server), [`hunt::catalogue`] (mutation score), [`hunt::explore`] (proptest-generated scenarios),
+//!    [`hunt::shrink`].
+//! 7. [`report`]: [`report::check_report::CheckReport`] (the suite with the kernel checks and the catalogue
+//!    beside it) and the reporters, pure functions of it: table, JSON, Markdown.
 //!
-//! The binary (`harness/src/main.rs`) is a thin layer of flags over these.
+//! The binary (`harness/src/main.rs` and `harness/src/cli/`, one module per subcommand) sits above them all.
+//! `harness/tests/layout.rs` reads every `use crate::` line and fails on an import against this order.
 
 // Simulated runs rely on tokio's unstable runtime options (deterministic task panics and `select!`).
 #[cfg(not(tokio_unstable))]
 compile_error!("build with `--cfg tokio_unstable` (set in .cargo/config.toml): simulated runs depend on it");
 
-pub mod blackbox;
-pub mod catalogue;
-pub mod check;
-pub mod client;
-pub mod explore;
-pub mod faults;
-pub mod kernel;
-pub mod mutants;
-pub mod net;
-pub mod oracle;
-pub mod process;
-pub mod proxy;
-pub mod real;
-pub mod report;
-pub mod scenario;
-pub mod script;
-pub mod server;
-pub mod shrink;
+pub mod sut;
+
+pub mod model;
+
+pub mod judge;
+
 pub mod sim;
-pub mod trace;
+
+pub mod real;
+
+pub mod hunt;
+
+pub mod report;
 
 /// Process exit codes of the `echo-harness` binary.
 pub mod exit {

@@ -4,8 +4,9 @@
 
 use std::path::Path;
 
-use echo_harness::blackbox::{self, Options, Server, Transform};
-use echo_harness::oracle::Verdict;
+use echo_harness::model::property::Verdict;
+use echo_harness::real::blackbox::{self, Options, Transform};
+use echo_harness::real::launch::Server;
 
 fn server(name: &str) -> Server {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("harness/tests/servers").join(format!("{name}.py"));
@@ -68,10 +69,10 @@ async fn the_identity_transform_tests_plain_echo_servers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_server_is_checked_by_address_without_restarts() {
-    use echo_harness::net::{Network, Real};
+    use echo_harness::sut::net::{Network, Real};
     let listener = Real::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(echo_harness::server::run(listener, Default::default(), std::future::pending::<()>()));
+    tokio::spawn(echo_harness::sut::server::run(listener, Default::default(), std::future::pending::<()>()));
     let report = blackbox::check(&Server::Addr(addr), &Options::default()).await.unwrap();
     for p in &report.properties {
         let expected = if p.name == "reuse-address" { Verdict::Skip } else { Verdict::Pass };
@@ -96,7 +97,7 @@ async fn no_server_process_outlives_the_check() {
     std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("harness/tests/servers/correct.py"), &script).unwrap();
     let target = Server::Command(format!("python3 {} {{port}}", script.display()));
     let report = blackbox::check(&target, &Options::default()).await.unwrap();
-    assert!(report.held());
+    assert_eq!(report.verdict, Verdict::Pass);
     let running: Vec<String> = std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())

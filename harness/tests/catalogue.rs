@@ -5,14 +5,15 @@
 use std::path::Path;
 use std::time::Duration;
 
-use echo_harness::scenario::Scenario;
-use echo_harness::{catalogue, mutants, report};
+use echo_harness::hunt::{catalogue, mutants};
+use echo_harness::model::scenario::Scenario;
+use echo_harness::report::table;
 
 #[test]
 fn every_mutant_is_caught_and_the_correct_server_raises_no_false_alarm() {
     let scenarios = Scenario::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")).unwrap();
     let result = catalogue::run(&scenarios, mutants::all(), 2, Duration::from_secs(60));
-    let table = report::catalogue_table(&result);
+    let table = table::catalogue_table(&result);
     assert!(result.mutants.len() >= 12, "{table}");
     for m in &result.mutants {
         assert!(m.caught, "{} escaped:\n{table}", m.name);

@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
-use echo_harness::check::run_and_judge;
-use echo_harness::explore::{self, Options};
-use echo_harness::oracle::{Property, Verdict};
-use echo_harness::scenario::Scenario;
-use echo_harness::shrink::Size;
-use echo_harness::sim::Target;
-use echo_harness::{catalogue, mutants};
+use echo_harness::hunt::check::run_and_judge;
+use echo_harness::hunt::explore::{self, Options};
+use echo_harness::hunt::shrink::Size;
+use echo_harness::hunt::{catalogue, mutants};
+use echo_harness::model::property::{Property, Verdict};
+use echo_harness::model::scenario::Scenario;
+use echo_harness::sim::target::Target;
 
 fn options(cases: u64, seed: u64) -> Options {
     Options { cases, time: None, seed, jobs: 2, check_determinism: false, stop_at_first: true }

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use echo_harness::check;
-use echo_harness::net::Listener;
-use echo_harness::oracle::Verdict;
-use echo_harness::report;
-use echo_harness::scenario::Scenario;
-use echo_harness::sim::Target;
+use echo_harness::hunt::check;
+use echo_harness::model::property::Verdict;
+use echo_harness::model::scenario::Scenario;
+use echo_harness::report::table;
+use echo_harness::sim::target::Target;
+use echo_harness::sut::net::Listener;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A user's server: generic over `Listener`, so it runs on tokio's sockets and in the simulator alike.
@@ -32,5 +32,5 @@ fn my_server_passes_the_scenario_suite() {
     let target = Target::new("my_server", |listener| Box::pin(my_server(listener)));
     let scenarios = Scenario::load_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios").as_ref()).unwrap();
     let report = check::check(&scenarios, &target, 2);
-    assert_eq!(report.verdict, Verdict::Pass, "{}", report::table(&report));
+    assert_eq!(report.verdict, Verdict::Pass, "{}", table::suite_table(&report));
 }

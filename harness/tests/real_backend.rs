@@ -2,11 +2,11 @@
 
 use std::path::Path;
 
-use echo_harness::blackbox::Server;
-use echo_harness::check::check_real;
-use echo_harness::oracle::Verdict;
-use echo_harness::real::RealTarget;
-use echo_harness::scenario::Scenario;
+use echo_harness::hunt::check::check_real;
+use echo_harness::model::property::Verdict;
+use echo_harness::model::scenario::Scenario;
+use echo_harness::real::launch::Server;
+use echo_harness::real::runner::RealTarget;
 
 fn scenarios(names: &[&str]) -> Vec<Scenario> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");

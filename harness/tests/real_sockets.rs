@@ -3,9 +3,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use echo_harness::client::{Client, ClientError, Timeouts};
-use echo_harness::net::{Network, Real};
-use echo_harness::server::{self, Config};
+use echo_harness::sut::client::{Client, ClientError, Timeouts};
+use echo_harness::sut::net::{Network, Real};
+use echo_harness::sut::server::{self, Config};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -158,11 +158,11 @@ async fn idle_timeout_closes_a_silent_connection() {
 
 #[test]
 fn kernel_checks_observe_the_tutorials_traps() {
-    let checks = echo_harness::kernel::run_all();
+    let checks = echo_harness::real::kernel::run_all();
     let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["reuse-address", "send-vs-sendall", "empty-send", "refused"]);
     for c in &checks {
-        assert_eq!(c.verdict, echo_harness::oracle::Verdict::Pass, "{}: {}", c.name, c.detail);
+        assert_eq!(c.verdict, echo_harness::model::property::Verdict::Pass, "{}: {}", c.name, c.detail);
     }
     let send = &checks[1];
     let first = send.figures["one_write_bytes"].as_u64().unwrap();
@@ -177,17 +177,17 @@ async fn the_simulators_reuse_address_rule_agrees_with_the_kernel() {
     // The same sequence (kill a server with open connections, rebind at once) under every combination of the
     // flag on the old and the new listener, on the kernel and on the model the simulator applies.
     for (old, new) in [(false, false), (false, true), (true, false), (true, true)] {
-        let seen = echo_harness::kernel::rebind(old, new).await.unwrap();
+        let seen = echo_harness::real::kernel::rebind(old, new).await.unwrap();
         let time_wait = seen.time_wait.expect("/proc/net/tcp is readable");
         assert!(time_wait >= 1, "old {old} new {new}: no socket in TIME_WAIT");
-        let model = echo_harness::sim::rebind_allowed(true, old, new);
+        let model = echo_harness::sut::net::rebind_allowed(true, old, new);
         assert_eq!(model, seen.error.is_none(), "old {old} new {new}: kernel {:?}, model {model}", seen.error);
     }
 }
 
 mod proxy {
     use super::*;
-    use echo_harness::proxy::{Proxy, Toxics};
+    use echo_harness::real::proxy::{Proxy, Toxics};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_fault_that_keeps_the_connection_leaves_the_bytes_exact() {

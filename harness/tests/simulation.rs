@@ -5,12 +5,12 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use echo_harness::check::run_and_judge;
-use echo_harness::net::Listener;
-use echo_harness::oracle::{Property, Verdict};
-use echo_harness::scenario::Scenario;
-use echo_harness::server::{self, Config};
-use echo_harness::sim::{self, Target};
+use echo_harness::hunt::check::run_and_judge;
+use echo_harness::model::property::{Property, Verdict};
+use echo_harness::model::scenario::Scenario;
+use echo_harness::sim::{runner as sim, target::Target};
+use echo_harness::sut::net::Listener;
+use echo_harness::sut::server::{self, Config};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn scenario(name: &str) -> Scenario {
@@ -120,7 +120,7 @@ fn a_seed_replays_to_the_same_trace_whatever_ran_before_in_the_process() {
 
 #[test]
 fn a_client_that_ends_before_its_first_message_still_connects_and_misbehaves() {
-    use echo_harness::trace::Event;
+    use echo_harness::model::trace::Event;
     for end in ["fin", "reset", "die_mid_message"] {
         let text = format!(
             "seeds = [1]\n[[clients]]\nmessages = [{{ text = \"hello\" }}]\nend = \"{end}\"\nend_after = 0\n\

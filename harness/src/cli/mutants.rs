@@ -1,0 +1,74 @@
+//! `mutants`: hunt every planted bug of the catalogue with the scenario suite (and exploration when the suite
+//! misses one), shrink each catch to a minimal scenario file, and report the mutation score.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::builder::TypedValueParser;
+use clap::Args;
+
+use echo_harness::exit;
+use echo_harness::hunt::{catalogue, mutants};
+use echo_harness::report::table;
+
+use super::shared::{all_cores, load_scenarios, parse_seconds};
+
+/// `mutants`' flags.
+#[derive(Args)]
+pub struct MutantsArgs {
+    /// Directory of scenario files.
+    #[arg(long, default_value = "scenarios")]
+    pub scenarios: PathBuf,
+    /// Where each caught mutant's shrunk scenario is written (as mutants/NAME.toml).
+    #[arg(long, default_value = "reports")]
+    pub report_dir: PathBuf,
+    /// Print one JSON document instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256).map(|v| v as usize))]
+    pub jobs: Option<usize>,
+    /// Wall-time budget per mutant, in seconds.
+    #[arg(long, default_value = "10", value_parser = parse_seconds)]
+    pub budget: Duration,
+    /// List the mutants and their bugs, and run nothing.
+    #[arg(long)]
+    pub list: bool,
+    /// Hunt only these mutants (comma-separated names).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+}
+
+/// Runs `mutants` as its flags say.
+pub fn run(args: MutantsArgs) -> anyhow::Result<u8> {
+    let MutantsArgs { scenarios, report_dir, json, jobs, budget, list, only } = args;
+    let (dir, report_dir, only) = (scenarios.as_path(), report_dir.as_path(), only.as_slice());
+    let mut chosen = mutants::all();
+    if !only.is_empty() {
+        for name in only {
+            if mutants::find(name).is_none() {
+                let known: Vec<&str> = chosen.iter().map(|m| m.name).collect();
+                bail!("unknown mutant `{name}` in --only (known: {})", known.join(", "));
+            }
+        }
+        chosen.retain(|m| only.iter().any(|n| n == m.name));
+    }
+    if list {
+        for m in &chosen {
+            println!("{:22} {}", m.name, m.bug);
+        }
+        return Ok(exit::HELD);
+    }
+    let scenarios = load_scenarios(dir)?;
+    let report = catalogue::run(&scenarios, chosen, all_cores(jobs), budget);
+    let minimal = report_dir.join("mutants");
+    report.write_minimal(&minimal).with_context(|| format!("cannot write {}", minimal.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", table::catalogue_table(&report));
+        println!("shrunk scenarios: {}/NAME.toml", minimal.display());
+    }
+    Ok(if report.held() { exit::HELD } else { exit::FAILED })
+}

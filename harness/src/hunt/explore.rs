@@ -1,0 +1,501 @@
+//! Property exploration: proptest generates whole scenarios (the same [`Scenario`] type that files load), each
+//! case is one full simulation judged by the oracles, and a failing case is shrunk by proptest's value tree to a
+//! minimal scenario that is written as a scenario file and replayed by one command.
+//!
+//! Case `i` of a run with seed `S` is generated from its own generator, seeded by `(S, i)`: the set of cases
+//! depends on the seed and the case count only, not on the number of worker threads or on timing.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config as ProptestConfig, RngAlgorithm, TestRng, TestRunner};
+
+use crate::hunt::check::{run_and_judge, run_once};
+use crate::hunt::shrink::Size;
+use crate::judge::judgement::Judgement;
+use crate::model::faults::{Chunk, Shaping};
+use crate::model::property::{Property, Verdict};
+use crate::model::scenario::{
+    Action, ClientSpec, Direction, EmptyPolicy, End, Expect, Fault, Limits, NetworkSpec, Payload, Scenario, ServerSpec,
+    Who,
+};
+use crate::sim::target::Target;
+use crate::sut::server;
+
+/// Simulations a failing case's shrink may spend.
+pub const SHRINK_RUNS: usize = 2000;
+
+/// What to explore.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Cases to run at most.
+    pub cases: u64,
+    /// Wall-time budget; `None` runs every case.
+    pub time: Option<Duration>,
+    /// The run's seed: with the same case count, the same cases.
+    pub seed: u64,
+    /// Worker threads.
+    pub jobs: usize,
+    /// Run every case twice and compare trace hashes.
+    pub check_determinism: bool,
+    /// Stop at the first failure (after shrinking it).
+    pub stop_at_first: bool,
+}
+
+/// A failing case, shrunk.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// The case's index.
+    pub case: u64,
+    /// The property that failed.
+    pub property: Property,
+    /// Its evidence, on the shrunk scenario.
+    pub detail: String,
+    /// The shrunk scenario (its first seed is the failing one).
+    pub scenario: Scenario,
+    /// The generated scenario's size before shrinking.
+    pub original: Size,
+    /// Simulations the shrink spent.
+    pub shrink_runs: usize,
+}
+
+impl Finding {
+    /// The seed the shrunk scenario fails under.
+    pub fn seed(&self) -> u64 {
+        self.scenario.seeds[0]
+    }
+}
+
+/// What an exploration came to.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Cases run (not counting shrinking).
+    pub cases: u64,
+    /// Wall time, in seconds.
+    pub seconds: f64,
+    /// Failing cases, in case order.
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// Cases per second of wall time.
+    pub fn rate(&self) -> f64 {
+        self.cases as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// Progress, for a progress bar: cases run, failures so far.
+pub type Progress<'a> = &'a (dyn Fn(u64, usize) + Sync);
+
+/// Explores `target` with generated scenarios.
+pub fn explore(options: &Options, target: &Target, progress: Progress) -> Report {
+    let started = Instant::now();
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let findings: Mutex<Vec<Finding>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..options.jobs.max(1) {
+            scope.spawn(|| loop {
+                let case = next.fetch_add(1, Ordering::Relaxed) as u64;
+                let out_of_time = options.time.is_some_and(|t| started.elapsed() >= t);
+                if case >= options.cases || out_of_time || stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                if let Some(finding) = run_case(options, target, case) {
+                    findings.lock().expect("findings lock").push(finding);
+                    if options.stop_at_first {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
+                let cases = done.fetch_add(1, Ordering::Relaxed) as u64 + 1;
+                progress(cases, findings.lock().expect("findings lock").len());
+            });
+        }
+    });
+    let mut findings = findings.into_inner().expect("findings lock");
+    findings.sort_by_key(|f| f.case);
+    Report { cases: done.into_inner() as u64, seconds: started.elapsed().as_secs_f64(), findings }
+}
+
+/// The generator of case `case` under `seed`.
+fn case_runner(seed: u64, case: u64) -> TestRunner {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    bytes[8..16].copy_from_slice(&case.to_le_bytes());
+    bytes[16..24].copy_from_slice(b"explore!");
+    TestRunner::new_with_rng(ProptestConfig::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
+}
+
+/// The scenario case `case` of a run with `seed` explores.
+pub fn generate(seed: u64, case: u64) -> Scenario {
+    let mut runner = case_runner(seed, case);
+    scenario_strategy(seed, case).new_tree(&mut runner).expect("the strategy never rejects").current()
+}
+
+/// The first failing property of a case, judged once (or twice, for determinism).
+fn failure(options: &Options, target: &Target, scenario: &Scenario) -> Option<Judgement> {
+    let seed = scenario.seeds[0];
+    let (_, judgements) = if options.check_determinism {
+        run_and_judge(scenario, seed, target)
+    } else {
+        run_once(scenario, seed, target)
+    };
+    judgements.into_iter().find(|j| j.verdict == Verdict::Fail)
+}
+
+/// Runs one case; shrinks it if it fails.
+fn run_case(options: &Options, target: &Target, case: u64) -> Option<Finding> {
+    let mut runner = case_runner(options.seed, case);
+    let mut tree = scenario_strategy(options.seed, case).new_tree(&mut runner).expect("the strategy never rejects");
+    let original = tree.current();
+    let first = failure(options, target, &original)?;
+    let property = first.property;
+    let mut best = (original.clone(), first);
+    // proptest's shrinking: simplify while the same property still fails, complicate back when it does not.
+    let mut runs = 0;
+    if tree.simplify() {
+        while runs < SHRINK_RUNS {
+            let candidate = tree.current();
+            runs += if options.check_determinism { 2 } else { 1 };
+            match failure(options, target, &candidate).filter(|j| j.property == property) {
+                Some(j) => {
+                    best = (candidate, j);
+                    if !tree.simplify() {
+                        break;
+                    }
+                }
+                None => {
+                    if !tree.complicate() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    Some(Finding {
+        case,
+        property,
+        detail: best.1.detail,
+        original: Size::of(&original),
+        scenario: best.0,
+        shrink_runs: runs,
+    })
+}
+
+/// Writes a finding as a scenario file in `dir`; returns its path.
+pub fn write_finding(dir: &Path, target: &str, seed: u64, finding: &Finding) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!("{target}-seed{seed}-case{}.toml", finding.case));
+    let text = format!(
+        "# Found by `echo-harness explore --seed {seed} --target {target}`, case {}: `{}` failed:\n# {}\n# Shrunk from {} to {}.\n# Replay: {}\n{}",
+        finding.case,
+        finding.property.name(),
+        finding.detail.replace('\n', " "),
+        finding.original,
+        Size::of(&finding.scenario),
+        replay(&path, finding.seed(), target),
+        finding.scenario.to_toml()
+    );
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// The command that replays a written finding.
+pub fn replay(path: &Path, seed: u64, target: &str) -> String {
+    let target = if target == "builtin" { String::new() } else { format!(" --target {target}") };
+    format!("echo-harness run {} --seed {seed}{target} --trace", path.display())
+}
+
+// The strategies. Simple alternatives come first: proptest shrinks towards them.
+
+fn payload() -> impl Strategy<Value = Payload> {
+    prop_oneof![
+        3 => "[a-z ]{1,12}".prop_map(Payload::Text),
+        1 => Just(Payload::Text(String::new())),
+        2 => "[ -~]{1,40}".prop_map(Payload::Text),
+        2 => prop::sample::select(vec!["straße", "ünïcödé", "ǆ ÿ Ω", "日本語 text", "\u{0}nul"])
+            .prop_map(|s| Payload::Text(s.to_string())),
+        2 => prop::collection::vec(any::<u8>(), 1..64).prop_map(Payload::Bytes),
+        2 => (1usize..3000).prop_map(Payload::Random),
+    ]
+}
+
+fn chunk() -> impl Strategy<Value = Chunk> {
+    prop_oneof![(1usize..8).prop_map(Chunk::Fixed), (1usize..4, 4usize..64).prop_map(|(lo, hi)| Chunk::Between(lo, hi)),]
+}
+
+fn end() -> impl Strategy<Value = End> {
+    prop_oneof![
+        6 => Just(End::Close),
+        1 => Just(End::HalfClose),
+        1 => Just(End::Fin),
+        1 => Just(End::Reset),
+        1 => Just(End::DieMidMessage),
+    ]
+}
+
+/// A generated client, before naming.
+#[derive(Debug, Clone)]
+struct ClientGen {
+    messages: Vec<Payload>,
+    pipeline: usize,
+    write_chunk: Option<Chunk>,
+    read_chunk: Option<Chunk>,
+    read_pause: Option<u64>,
+    end: End,
+    start: u64,
+    zero_writes: bool,
+}
+
+fn client() -> impl Strategy<Value = ClientGen> {
+    (
+        prop::collection::vec(payload(), 1..7),
+        1usize..4,
+        prop::option::weighted(0.3, chunk()),
+        prop::option::weighted(0.2, chunk()),
+        prop::option::weighted(0.15, 1u64..4),
+        end(),
+        0u64..60,
+        prop::bool::weighted(0.1),
+    )
+        .prop_map(|(messages, pipeline, write_chunk, read_chunk, read_pause, end, start, zero_writes)| ClientGen {
+            messages,
+            pipeline,
+            write_chunk,
+            read_chunk,
+            read_pause,
+            end,
+            start,
+            zero_writes,
+        })
+}
+
+/// A fault episode: each leaves the network and the server as it found them.
+#[derive(Debug, Clone)]
+enum Episode {
+    Bounce,
+    Partition { mask: u8, direction: Direction, ms: u64 },
+    Hold { ms: u64 },
+    Latency { mask: u8, ms: u64 },
+    StopStart { ms: u64 },
+}
+
+fn episode() -> impl Strategy<Value = Episode> {
+    let direction = prop_oneof![Just(Direction::Both), Just(Direction::ToServer), Just(Direction::FromServer)];
+    prop_oneof![
+        Just(Episode::Bounce),
+        (1u8..16, direction, 10u64..300).prop_map(|(mask, direction, ms)| Episode::Partition { mask, direction, ms }),
+        (10u64..300).prop_map(|ms| Episode::Hold { ms }),
+        (1u8..16, 0u64..60).prop_map(|(mask, ms)| Episode::Latency { mask, ms }),
+        (10u64..300).prop_map(|ms| Episode::StopStart { ms }),
+    ]
+}
+
+/// The whole scenario of case `case`.
+pub fn scenario_strategy(seed: u64, case: u64) -> impl Strategy<Value = Scenario> {
+    (
+        prop::collection::vec(client(), 1..5),
+        prop::collection::vec((0u64..150, episode()), 0..4),
+        (0u64..5, 0u64..20),
+        prop::sample::select(vec![65_536usize, 1024, 64]),
+        prop::sample::select(vec![256usize, 64, 8]),
+        prop::option::weighted(0.3, chunk()),
+        prop::option::weighted(0.2, chunk()),
+        0..=i64::MAX as u64, // TOML integers are i64: a seed must fit a scenario file
+    )
+        .prop_map(move |(clients, episodes, latency, buffer, capacity, server_write, server_read, sim_seed)| {
+            build(seed, case, clients, episodes, latency, buffer, capacity, (server_write, server_read), sim_seed)
+        })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build(
+    seed: u64,
+    case: u64,
+    generated: Vec<ClientGen>,
+    episodes: Vec<(u64, Episode)>,
+    (latency_lo, latency_extra): (u64, u64),
+    buffer: usize,
+    tcp_capacity: usize,
+    (server_write, server_read): (Option<Chunk>, Option<Chunk>),
+    sim_seed: u64,
+) -> Scenario {
+    let ms = Duration::from_millis;
+    let mut clients: Vec<ClientSpec> = generated
+        .into_iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let n = g.messages.len();
+            ClientSpec {
+                name: format!("client-{i}"),
+                start: ms(g.start),
+                pipeline: g.pipeline,
+                shaping: Shaping {
+                    write_chunk: g.write_chunk,
+                    read_chunk: g.read_chunk,
+                    write_pause: None,
+                    read_pause: g.read_pause.map(ms),
+                },
+                zero_writes: g.zero_writes,
+                empty: EmptyPolicy::Skip,
+                end: g.end,
+                end_after: match g.end {
+                    End::Reset | End::DieMidMessage => n - 1,
+                    _ => n,
+                },
+                reconnect: true,
+                expect: Expect::Served,
+                messages: g.messages,
+            }
+        })
+        .collect();
+    if clients.iter().any(ClientSpec::misbehaves) {
+        // A latecomer to show the server survived the rude ones.
+        let i = clients.len();
+        clients.push(ClientSpec {
+            name: format!("client-{i}"),
+            start: ms(3000),
+            messages: vec![Payload::Text("still there?".into())],
+            pipeline: 1,
+            shaping: Shaping::default(),
+            zero_writes: false,
+            empty: EmptyPolicy::Skip,
+            end: End::Close,
+            end_after: 1,
+            reconnect: true,
+            expect: Expect::Served,
+        });
+    }
+    let who = |mask: u8| {
+        let list: Vec<usize> = (0..clients.len()).filter(|i| *i < 8 && mask & (1 << i) != 0).collect();
+        if list.is_empty() {
+            Who::Clients(vec![0])
+        } else {
+            Who::Clients(list)
+        }
+    };
+    let mut timeline = Vec::new();
+    let mut t = 20;
+    for (gap, episode) in episodes {
+        t += gap;
+        let (first, second, length) = match episode {
+            Episode::Bounce => (Action::Bounce, None, 0),
+            Episode::Partition { mask, direction, ms: d } => {
+                (Action::Partition(who(mask), direction), Some(Action::Repair(who(mask), direction)), d)
+            }
+            Episode::Hold { ms: d } => (Action::Hold(Who::All), Some(Action::Release(Who::All)), d),
+            Episode::Latency { mask, ms: d } => (Action::Latency(who(mask), ms(d)), None, 0),
+            Episode::StopStart { ms: d } => (Action::Stop, Some(Action::Start), d),
+        };
+        timeline.push(Fault { at: ms(t), action: first });
+        if let Some(second) = second {
+            t += length;
+            timeline.push(Fault { at: ms(t), action: second });
+        }
+        t += 1;
+    }
+    let server_shaping = Shaping { write_chunk: server_write, read_chunk: server_read, ..Shaping::default() };
+    let latency = ms(latency_lo)..ms(latency_lo + latency_extra);
+    let deadline = deadline(&clients, &server_shaping, buffer, tcp_capacity, &latency, &timeline);
+    Scenario {
+        name: format!("explore-{seed}-{case}"),
+        path: PathBuf::from(format!("explore-{seed}-{case}.toml")),
+        description: format!("generated by `echo-harness explore --seed {seed}`, case {case}"),
+        seeds: vec![sim_seed],
+        network: NetworkSpec { latency, tcp_capacity },
+        server: ServerSpec {
+            config: server::Config { buffer_size: buffer, max_connections: None, idle_timeout: None },
+            shaping: server_shaping,
+        },
+        clients,
+        timeline,
+        limits: Limits {
+            deadline,
+            connect_timeout: ms(300),
+            io_timeout: ms(500),
+            reconnect_within: ms(2000),
+            restart_within: ms(1000),
+            refused_within: ms(50),
+            drain: ms(1000),
+        },
+        twins: Vec::new(),
+    }
+}
+
+/// The simulated time a generated case may take: 30 s, or twice a pessimistic estimate of its work when
+/// that is longer. Shaping can make a correct run slow without making it wrong: 1-byte chunks on a link with
+/// 60 ms of latency and 8 segments in flight move about 130 bytes a second, so a few kilobytes need more than
+/// 30 s. The estimate serializes every client's bytes through the smallest chunk in play, `tcp_capacity`
+/// segments per latency, plus the clients' read pauses and the whole timeline.
+fn deadline(
+    clients: &[ClientSpec],
+    server: &Shaping,
+    buffer: usize,
+    tcp_capacity: usize,
+    latency: &std::ops::Range<Duration>,
+    timeline: &[Fault],
+) -> Duration {
+    let bytes: usize = clients.iter().flat_map(|c| &c.messages).map(Payload::len).sum();
+    let chunks = clients.iter().flat_map(|c| [c.shaping.write_chunk, c.shaping.read_chunk]);
+    let chunk = chunks
+        .chain([server.write_chunk, server.read_chunk])
+        .flatten()
+        .map(Chunk::min)
+        .chain([buffer])
+        .min()
+        .unwrap_or(buffer);
+    let episode_latency = timeline.iter().filter_map(|f| match f.action {
+        Action::Latency(_, d) => Some(d),
+        _ => None,
+    });
+    let link = episode_latency.chain([latency.end, Duration::from_millis(1)]).max().unwrap_or_default();
+    // A reconnecting client may send a message again.
+    let segments = (2 * bytes).div_ceil(chunk) as u32;
+    let transfer = link * segments.div_ceil(tcp_capacity.max(1) as u32);
+    let pauses: Duration = clients
+        .iter()
+        .filter_map(|c| {
+            let pause = c.shaping.read_pause?;
+            let reads = c
+                .messages
+                .iter()
+                .map(Payload::len)
+                .sum::<usize>()
+                .div_ceil(c.shaping.read_chunk.map_or(chunk, Chunk::min));
+            Some(pause * (2 * reads) as u32)
+        })
+        .sum();
+    let end = timeline.last().map_or(Duration::ZERO, |f| f.at);
+    let estimate = transfer + pauses + end + Duration::from_secs(4);
+    (2 * estimate).max(Duration::from_secs(30))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_and_case_generate_the_same_scenario() {
+        for case in 0..20 {
+            assert_eq!(generate(7, case).to_toml(), generate(7, case).to_toml());
+        }
+        assert_ne!(generate(7, 0).to_toml(), generate(8, 0).to_toml());
+    }
+
+    #[test]
+    fn generated_scenarios_are_valid_scenario_files() {
+        for case in 0..200 {
+            let s = generate(1, case);
+            assert!(s.is_consistent(), "case {case}");
+            let text = s.to_toml();
+            let again = Scenario::parse(Path::new("generated.toml"), &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            assert_eq!(again.clients, s.clients, "case {case}");
+            assert_eq!(again.timeline, s.timeline, "case {case}");
+        }
+    }
+}

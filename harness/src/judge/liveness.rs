@@ -1,0 +1,135 @@
+//! liveness: every well-behaved client finishes; nothing stalls or fails on a healthy link with a live server.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use crate::model::property::Property;
+use crate::model::scenario::Expect;
+use crate::model::trace::{Event, Run};
+
+use super::judgement::Judgement;
+use super::view::{secs, View};
+
+pub(super) fn liveness(view: &View) -> Judgement {
+    let run = view.run;
+    if let Some((at, reason)) = run.records.iter().find_map(|r| match &r.event {
+        Event::RunFailed { reason } => Some((r.at, reason)),
+        _ => None,
+    }) {
+        let busy = clients_not_done(run);
+        return Judgement::fail(Property::Liveness, format!("at {}: {reason}; clients still busy: {busy}", secs(at)));
+    }
+    let io_timeout = view.scenario.limits.io_timeout;
+    let mut excused = Vec::new();
+    let mut excused_clients = Vec::new();
+    for record in &run.records {
+        let at = record.at;
+        // A wait that timed out (a stalled exchange or handshake) may be the scenario's delay; an error may not.
+        let stalled = matches!(&record.event, Event::Exchange { error: Some(e), .. } | Event::Closed { error: Some(e), .. } if e == "stalled")
+            || matches!(&record.event, Event::ConnectFailed { error, .. } if error == "connect-timeout");
+        let (client, failure, window, opened) = match &record.event {
+            Event::Exchange { client, conn, error: Some(error), sent, received, .. } => {
+                let from = if error == "stalled" { at.saturating_sub(io_timeout) } else { at };
+                let failure = if error == "stalled" {
+                    format!(
+                        "connection {conn} (client-{client}) stalled at byte {} of {} since {}",
+                        received.len(),
+                        sent.len(),
+                        secs(from)
+                    )
+                } else {
+                    format!(
+                        "connection {conn} (client-{client}) failed ({error}) at byte {} of {}",
+                        received.len(),
+                        sent.len()
+                    )
+                };
+                // A segment lost in a cut is never sent again: a stall may show long after the loss, so any
+                // lossy cut during the connection's life explains it.
+                let window = if error == "stalled" { view.opened_at(*conn) } else { from };
+                (*client, failure, window, Some(view.opened_at(*conn)))
+            }
+            Event::ConnectFailed { client, error, waited } => {
+                if view.scenario.clients[*client].expect == Expect::Refused {
+                    continue; // the refusal oracle's business
+                }
+                (*client, format!("client-{client}'s connect failed ({error})"), at.saturating_sub(*waited), None)
+            }
+            Event::Closed { client, conn, error: Some(error), .. } => (
+                *client,
+                format!("connection {conn} (client-{client}) did not close cleanly ({error})"),
+                if error == "stalled" { view.opened_at(*conn) } else { at },
+                Some(view.opened_at(*conn)),
+            ),
+            _ => continue,
+        };
+        let restarting = matches!(&record.event, Event::ConnectFailed { error, .. } if error == "refused")
+            .then(|| view.restarting(window, at))
+            .flatten();
+        match restarting.or_else(|| view.excuse(client, opened, window, at, stalled)) {
+            Some(reason) => {
+                excused.push(format!("{failure}: {reason}"));
+                excused_clients.push(client);
+            }
+            None => {
+                return Judgement::fail(
+                    Property::Liveness,
+                    format!("{failure} at {} on a healthy link with a live server", secs(at)),
+                )
+            }
+        }
+    }
+    for record in &run.records {
+        if let Event::ClientDone { client, answered, of } = record.event {
+            // Giving up is fine only for a client the scenario cut off (its failures were all excused).
+            if answered < of && !excused_clients.contains(&client) {
+                let last = last_error(run, client).unwrap_or_else(|| "no error recorded".into());
+                return Judgement::fail(
+                    Property::Liveness,
+                    format!(
+                        "client-{client} gave up at {} with {answered} of {of} messages answered: {last}",
+                        secs(record.at)
+                    ),
+                );
+            }
+        }
+    }
+    let end = run.records.last().map_or(Duration::ZERO, |r| r.at);
+    let mut detail = format!("every client finished by {}", secs(end));
+    if let Some(first) = excused.first() {
+        let _ = write!(detail, "; {} failures during cut links or restarts, e.g. {first}", excused.len());
+    }
+    Judgement::pass(Property::Liveness, detail)
+}
+
+pub(super) fn clients_not_done(run: &Run) -> String {
+    let mut seen = Vec::new();
+    let mut done = Vec::new();
+    for r in &run.records {
+        match r.event {
+            Event::Connected { client, .. } | Event::ConnectFailed { client, .. } | Event::Exchange { client, .. }
+                if !seen.contains(&client) =>
+            {
+                seen.push(client)
+            }
+            Event::ClientDone { client, .. } => done.push(client),
+            _ => {}
+        }
+    }
+    let busy: Vec<String> = seen.iter().filter(|c| !done.contains(c)).map(|c| format!("client-{c}")).collect();
+    if busy.is_empty() {
+        "none".into()
+    } else {
+        busy.join(", ")
+    }
+}
+
+pub(super) fn last_error(run: &Run, who: usize) -> Option<String> {
+    run.records.iter().rev().find_map(|r| match &r.event {
+        Event::Exchange { client, conn, message, error: Some(e), received, .. } if *client == who => {
+            Some(format!("msg {message} on conn {conn} failed ({e}) after {} reply bytes", received.len()))
+        }
+        Event::ConnectFailed { client, error, .. } if *client == who => Some(format!("connect failed ({error})")),
+        _ => None,
+    })
+}

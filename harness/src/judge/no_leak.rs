@@ -1,0 +1,81 @@
+//! no-leak: the server closes every connection once its client has left.
+
+use std::time::Duration;
+
+use crate::model::property::Property;
+use crate::model::scenario::Action;
+use crate::model::trace::Event;
+
+use super::judgement::Judgement;
+use super::view::{secs, View};
+
+pub(super) fn no_leak(view: &View) -> Judgement {
+    let run = view.run;
+    if run.records.iter().any(|r| matches!(r.event, Event::RunFailed { .. })) {
+        return Judgement::skip(Property::NoLeak, "the run did not finish");
+    }
+    let left = run.records.iter().rev().find_map(|r| match r.event {
+        Event::ServerConnections { open } => Some((r.at, open)),
+        _ => None,
+    });
+    // Without an idle timeout (within the drain time) a server cannot learn that a client vanished behind a
+    // cut link: its FIN was lost with the link (turmoil does not retransmit). Those connections are allowed.
+    let idle = view.scenario.server.config.idle_timeout;
+    let abandoned = if idle.is_some_and(|t| t <= view.scenario.limits.drain) { 0 } else { abandoned(view) };
+    match left {
+        Some((_, 0)) => Judgement::pass(Property::NoLeak, "the server closed every connection"),
+        Some((_, open)) if open <= abandoned => Judgement::pass(
+            Property::NoLeak,
+            format!("the server holds only the {open} connections whose clients vanished behind a cut link"),
+        ),
+        Some((at, open)) => Judgement::fail(
+            Property::NoLeak,
+            format!(
+                "the server still held {open} connections at {}, {} after the last client left",
+                secs(at),
+                secs(view.scenario.limits.drain)
+            ),
+        ),
+        None => Judgement::skip(Property::NoLeak, "the run recorded no connection count"),
+    }
+}
+
+/// Connections a lossy cut (partition, fail rate) may have orphaned: the cut overlapped the connection's life
+/// or caught its last segments (a FIN) in flight.
+pub(super) fn abandoned(view: &View) -> usize {
+    // How long a client's last segment may be in flight: the network's latency or one the timeline set.
+    let in_flight = |client: usize| {
+        let set = view.scenario.timeline.iter().filter_map(|f| match &f.action {
+            Action::Latency(who, d) if who.includes(client) => Some(*d),
+            _ => None,
+        });
+        set.chain([view.scenario.network.latency.end]).max().unwrap_or_default() + Duration::from_millis(2)
+    };
+    view.opened
+        .iter()
+        .filter(|&&(conn, opened)| {
+            let mut last = None;
+            for r in &view.run.records {
+                match &r.event {
+                    Event::Exchange { client, conn: c, .. }
+                    | Event::Closed { client, conn: c, .. }
+                    | Event::Misbehaved { client, conn: c, .. }
+                    | Event::Connected { client, conn: c, .. }
+                        if *c == conn =>
+                    {
+                        last = Some((*client, r.at))
+                    }
+                    _ => {}
+                }
+            }
+            let Some((client, ended)) = last else { return false };
+            view.cuts[client].iter().any(|c| {
+                c.lossy
+                    && !c.what.starts_with("stop")
+                    && !c.what.starts_with("crash")
+                    && c.start <= ended + in_flight(client)
+                    && opened <= c.end
+            })
+        })
+        .count()
+}

@@ -1,0 +1,204 @@
+//! Tests of the oracles on planted runs.
+
+use std::time::Duration;
+
+use super::determinism::judge_determinism;
+use super::integrity::echo_integrity;
+use super::judgement::Judgement;
+use super::oracles::judge;
+use crate::model::property::{Property, Verdict};
+use crate::model::scenario::Scenario;
+use crate::model::trace::{trace_hash, Record};
+use crate::model::trace::{Event, Run};
+use std::path::Path;
+
+fn scenario(extra: &str) -> Scenario {
+    let text = format!("seeds = [1]\n[[clients]]\nmessages = [{{ text = \"a\" }}]\n{extra}");
+    Scenario::parse(Path::new("t.toml"), &text).unwrap()
+}
+
+fn run_of(events: Vec<(u64, Event)>) -> Run {
+    let records: Vec<Record> =
+        events.into_iter().map(|(ms, event)| Record { at: Duration::from_millis(ms), event }).collect();
+    Run { scenario: "t".into(), seed: 1, hash: trace_hash(&records), records }
+}
+
+fn verdict(scenario: &Scenario, events: Vec<(u64, Event)>, property: Property) -> Judgement {
+    let run = run_of(events);
+    judge(scenario, &run).into_iter().find(|j| j.property == property).unwrap()
+}
+
+fn exchange(conn: usize, sent: &[u8], received: &[u8], error: Option<&str>) -> Event {
+    Event::Exchange {
+        client: 0,
+        conn,
+        message: 0,
+        count: 1,
+        sent: sent.to_vec(),
+        received: received.to_vec(),
+        error: error.map(String::from),
+        first_reply: None,
+    }
+}
+
+fn connected(conn: usize) -> Event {
+    Event::Connected { client: 0, conn, waited: Duration::ZERO }
+}
+
+#[test]
+fn integrity_locates_the_first_wrong_byte() {
+    let j = echo_integrity(&run_of(vec![(1, exchange(0, b"hello world", b"HELLO_WORLD", None))]));
+    assert_eq!(j.verdict, Verdict::Fail);
+    assert!(j.detail.contains("first difference at byte 5 of 11"), "{}", j.detail);
+    assert!(j.detail.contains("expected \"ELLO WORLD\" got \"ELLO_WORLD\""), "{}", j.detail);
+}
+
+#[test]
+fn integrity_accepts_a_correct_prefix_only_when_the_exchange_failed() {
+    let ok = |e| echo_integrity(&run_of(vec![(1, e)])).verdict;
+    assert_eq!(ok(exchange(0, b"abc\xff", b"AB", Some("reset"))), Verdict::Pass);
+    assert_eq!(ok(exchange(0, b"abc", b"AB", None)), Verdict::Fail);
+    assert_eq!(ok(exchange(0, b"\xc3\x9fa", b"\xc3\x9fA", None)), Verdict::Pass);
+    let extra = Event::Closed { client: 0, conn: 0, extra: b"X".to_vec(), error: None };
+    assert_eq!(ok(extra), Verdict::Fail);
+}
+
+#[test]
+fn liveness_blames_a_stall_on_a_healthy_link_and_excuses_one_during_a_partition() {
+    let stall = vec![(1, connected(0)), (2500, exchange(0, b"abcd", b"AB", Some("stalled")))];
+    let healthy = verdict(&scenario(""), stall.clone(), Property::Liveness);
+    assert_eq!(healthy.verdict, Verdict::Fail);
+    assert!(
+        healthy.detail.contains("connection 0 (client-0) stalled at byte 2 of 4 since 0.500s"),
+        "{}",
+        healthy.detail
+    );
+    let cut = scenario("[[timeline]]\nat_ms = 100\naction = \"partition\"\n");
+    let excused = verdict(&cut, stall, Property::Liveness);
+    assert_eq!(excused.verdict, Verdict::Pass, "{}", excused.detail);
+    assert!(excused.detail.contains("partition all clients at 0.100s"), "{}", excused.detail);
+}
+
+#[test]
+fn a_hold_excuses_a_stall_but_not_an_eof() {
+    let hold =
+        scenario("[[timeline]]\nat_ms = 100\naction = \"hold\"\n[[timeline]]\nat_ms = 300\naction = \"release\"\n");
+    let stalled = vec![(1, connected(0)), (2200, exchange(0, b"ab", b"", Some("stalled")))];
+    assert_eq!(verdict(&hold, stalled, Property::Liveness).verdict, Verdict::Pass);
+    let eof = vec![(1, connected(0)), (301, exchange(0, b"ab", b"", Some("eof")))];
+    assert_eq!(verdict(&hold, eof, Property::Liveness).verdict, Verdict::Fail);
+}
+
+#[test]
+fn liveness_fails_on_a_deadline() {
+    let hung = verdict(
+        &scenario(""),
+        vec![(1, connected(0)), (30000, Event::RunFailed { reason: "Ran for duration: 30s".into() })],
+        Property::Liveness,
+    );
+    assert_eq!(hung.verdict, Verdict::Fail);
+    assert!(hung.detail.contains("clients still busy: client-0"), "{}", hung.detail);
+}
+
+#[test]
+fn survival_needs_a_served_client_after_the_misbehaviour() {
+    let s = scenario("");
+    let rude = Event::Misbehaved { client: 0, conn: 0, how: "reset".into() };
+    let served = vec![
+        (10, rude.clone()),
+        (20, Event::Connected { client: 1, conn: 1, waited: Duration::ZERO }),
+        (30, exchange(1, b"a", b"A", None)),
+    ];
+    assert_eq!(verdict(&s, served, Property::Survival).verdict, Verdict::Pass);
+    let refused = vec![
+        (10, rude.clone()),
+        (20, Event::ConnectFailed { client: 0, error: "refused".into(), waited: Duration::ZERO }),
+    ];
+    let j = verdict(&s, refused, Property::Survival);
+    assert_eq!(j.verdict, Verdict::Fail);
+    assert!(
+        j.detail.contains("after client-0 reset at 0.010s, client-0's connect at 0.020s failed (refused)"),
+        "{}",
+        j.detail
+    );
+    assert_eq!(verdict(&s, vec![(10, rude)], Property::Survival).verdict, Verdict::Skip, "nobody came after");
+    assert_eq!(verdict(&s, vec![], Property::Survival).verdict, Verdict::Skip);
+}
+
+#[test]
+fn refusal_must_be_fast_and_a_refusal() {
+    let text =
+        "seeds = [1]\n[[clients]]\nexpect = \"refused\"\nstart_ms = 10\n[[timeline]]\nat_ms = 5\naction = \"stop\"\n";
+    let s = Scenario::parse(Path::new("t.toml"), text).unwrap();
+    let failed = |error: &str, ms| {
+        vec![(10 + ms, Event::ConnectFailed { client: 0, error: error.into(), waited: Duration::from_millis(ms) })]
+    };
+    assert_eq!(verdict(&s, failed("refused", 2), Property::Refusal).verdict, Verdict::Pass);
+    assert_eq!(verdict(&s, failed("refused", 500), Property::Refusal).verdict, Verdict::Fail);
+    assert_eq!(verdict(&s, failed("connect-timeout", 1000), Property::Refusal).verdict, Verdict::Fail);
+    assert_eq!(verdict(&s, vec![(11, connected(0))], Property::Refusal).verdict, Verdict::Fail);
+    // A refusal while the server is up (a partition makes turmoil refuse) proves nothing.
+    let up = Scenario::parse(Path::new("t.toml"), "seeds = [1]\n[[clients]]\nexpect = \"refused\"\n").unwrap();
+    let j = verdict(&up, failed("refused", 2), Property::Refusal);
+    assert_eq!(j.verdict, Verdict::Fail);
+    assert!(j.detail.contains("the timeline has the server up"), "{}", j.detail);
+}
+
+#[test]
+fn no_leak_reads_the_final_connection_count() {
+    let s = scenario("");
+    assert_eq!(verdict(&s, vec![(5, Event::ServerConnections { open: 0 })], Property::NoLeak).verdict, Verdict::Pass);
+    let leak = verdict(&s, vec![(5, Event::ServerConnections { open: 2 })], Property::NoLeak);
+    assert_eq!(leak.verdict, Verdict::Fail);
+    assert!(leak.detail.contains("still held 2 connections"), "{}", leak.detail);
+}
+
+#[test]
+fn no_leak_allows_a_fin_lost_in_flight_on_a_slowed_link() {
+    // The client closes at 20 ms; its FIN takes the 30 ms the timeline set, and a partition at 45 ms drops it.
+    let cut = "[[timeline]]\nat_ms = 45\naction = \"partition\"\n[[timeline]]\nat_ms = 55\naction = \"repair\"\n";
+    let slowed = scenario(&format!("[[timeline]]\nat_ms = 10\naction = \"latency\"\nms = 30\n{cut}"));
+    let events = || {
+        vec![
+            (1, connected(0)),
+            (5, exchange(0, b"a", b"A", None)),
+            (20, Event::Closed { client: 0, conn: 0, extra: Vec::new(), error: None }),
+            (2000, Event::ServerConnections { open: 1 }),
+        ]
+    };
+    let j = verdict(&slowed, events(), Property::NoLeak);
+    assert_eq!(j.verdict, Verdict::Pass, "{}", j.detail);
+    // With no latency the FIN had arrived long before the cut: the open connection is a leak.
+    let j = verdict(&scenario(cut), events(), Property::NoLeak);
+    assert_eq!(j.verdict, Verdict::Fail, "{}", j.detail);
+}
+
+#[test]
+fn restart_must_be_served_within_the_bound() {
+    let s = scenario("[[timeline]]\nat_ms = 100\naction = \"bounce\"\n");
+    let bounce = Event::Fault { action: "bounce".into() };
+    let quick = vec![(100, bounce.clone()), (120, connected(1)), (130, exchange(1, b"a", b"A", None))];
+    assert_eq!(verdict(&s, quick, Property::Restart).verdict, Verdict::Pass);
+    let slow = vec![(100, bounce.clone()), (120, connected(1)), (1500, exchange(1, b"a", b"A", None))];
+    assert_eq!(verdict(&s, slow, Property::Restart).verdict, Verdict::Fail);
+    let refused = |ms| (ms, Event::ConnectFailed { client: 0, error: "refused".into(), waited: Duration::ZERO });
+    let back_soon =
+        vec![(100, bounce.clone()), refused(101), (130, connected(1)), (140, exchange(1, b"a", b"A", None))];
+    assert_eq!(verdict(&s, back_soon, Property::Restart).verdict, Verdict::Pass);
+    let never_back = vec![(100, bounce.clone()), refused(150), refused(1200)];
+    let j = verdict(&s, never_back, Property::Restart);
+    assert_eq!(j.verdict, Verdict::Fail);
+    assert!(j.detail.contains("(first: client-0's connect at 0.150s failed (refused))"), "{}", j.detail);
+    let nobody = vec![(100, bounce)];
+    assert_eq!(verdict(&s, nobody, Property::Restart).verdict, Verdict::Skip);
+}
+
+#[test]
+fn determinism_points_at_the_divergence() {
+    let a = run_of(vec![(1, exchange(0, b"a", b"A", None)), (2, exchange(0, b"b", b"B", None))]);
+    let b = run_of(vec![(1, exchange(0, b"a", b"A", None)), (2, exchange(0, b"c", b"C", None))]);
+    assert_eq!(judge_determinism(&a, &a.clone()).verdict, Verdict::Pass);
+    let j = judge_determinism(&a, &b);
+    assert_eq!(j.verdict, Verdict::Fail);
+    assert!(j.detail.contains("differ from event 1"), "{}", j.detail);
+}

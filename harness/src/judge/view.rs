@@ -1,0 +1,221 @@
+//! What the oracles share: a run seen with its scenario, when each client's link was cut or the server was down,
+//! and the connection attempts each client made. Read-only over the events; it gives no verdict itself.
+
+use std::time::Duration;
+
+use crate::model::scenario::{Action, Direction, Expect, Scenario};
+use crate::model::trace::{Event, Run};
+
+/// What the oracles share: the run, its scenario, and when each client's link to the server was cut.
+pub(super) struct View<'a> {
+    pub(super) scenario: &'a Scenario,
+    pub(super) run: &'a Run,
+    /// Per client: intervals during which the scenario had cut its link to the server (partition, hold, fail
+    /// rate) or the server process was down (stop, crash).
+    pub(super) cuts: Vec<Vec<Cut>>,
+    /// When the server process was killed (bounce, stop, crash).
+    pub(super) kills: Vec<Duration>,
+    /// When each connection was opened.
+    pub(super) opened: Vec<(usize, Duration)>,
+}
+
+impl<'a> View<'a> {
+    pub(super) fn new(scenario: &'a Scenario, run: &'a Run) -> Self {
+        let end = run.records.last().map_or(Duration::ZERO, |r| r.at) + Duration::from_secs(3600);
+        let cuts = (0..scenario.clients.len()).map(|i| cut_intervals(scenario, i, end)).collect();
+        let kills = scenario.timeline.iter().filter(|f| f.action.kills_server()).map(|f| f.at).collect();
+        let opened = run
+            .records
+            .iter()
+            .filter_map(|r| match r.event {
+                Event::Connected { conn, .. } => Some((conn, r.at)),
+                _ => None,
+            })
+            .collect();
+        View { scenario, run, cuts, kills, opened }
+    }
+
+    /// A (re)start so recent at `[from, to]` that the new process may not be listening yet (a round trip and a
+    /// few ticks): a refusal then is the restart's. Later refusals, and how long the server takes to serve
+    /// again, are the restart oracle's business.
+    pub(super) fn restarting(&self, from: Duration, to: Duration) -> Option<String> {
+        let bound = self.scenario.network.latency.end * 2 + Duration::from_millis(5);
+        self.scenario
+            .timeline
+            .iter()
+            .filter(|f| f.action.starts_server())
+            .find(|f| f.at <= to && from <= f.at + bound)
+            .map(|f| format!("the server was restarting at {}", secs(f.at)))
+    }
+
+    /// Whether the timeline has the server process stopped or crashed at `at`.
+    pub(super) fn server_down_at(&self, at: Duration) -> bool {
+        let mut down = false;
+        for fault in self.scenario.timeline.iter().take_while(|f| f.at <= at) {
+            match fault.action {
+                Action::Stop | Action::Crash => down = true,
+                Action::Start => down = false,
+                _ => {}
+            }
+        }
+        down
+    }
+
+    /// Whether `client`'s link to the server was cut (or held) at `at`.
+    pub(super) fn cut_at(&self, client: usize, at: Duration) -> bool {
+        self.cuts[client].iter().any(|c| c.start <= at && at <= c.end)
+    }
+
+    pub(super) fn opened_at(&self, conn: usize) -> Duration {
+        self.opened.iter().find(|(c, _)| *c == conn).map_or(Duration::ZERO, |(_, t)| *t)
+    }
+
+    /// Why a failure of `client` in `[from, to]` on a connection opened at `opened` is the scenario's doing, if
+    /// it is. A delay (hold) excuses only a stall.
+    pub(super) fn excuse(
+        &self,
+        client: usize,
+        opened: Option<Duration>,
+        from: Duration,
+        to: Duration,
+        stalled: bool,
+    ) -> Option<String> {
+        // A fault is applied at the first tick at or after its time: allow that tick.
+        let slack = Duration::from_millis(1);
+        if let Some(cut) =
+            self.cuts[client].iter().find(|c| (c.lossy || stalled) && c.start <= to + slack && from <= c.end + slack)
+        {
+            return Some(format!("{} at {}", cut.what, secs(cut.start)));
+        }
+        let opened = opened?;
+        self.kills
+            .iter()
+            .find(|&&k| opened <= k + slack && k <= to + slack)
+            .map(|k| format!("the server was killed at {}", secs(*k)))
+    }
+}
+
+/// A span of time during which the scenario cut a client off from a live server.
+pub(super) struct Cut {
+    pub(super) start: Duration,
+    pub(super) end: Duration,
+    /// The fault that began it.
+    pub(super) what: String,
+    /// Whether data was lost (partition, fail rate, server down) rather than only delayed (hold): a delay
+    /// excuses a stall, never an error.
+    pub(super) lossy: bool,
+}
+
+/// The intervals during which client `i` could not reach a live server, by the scenario's timeline.
+pub(super) fn cut_intervals(scenario: &Scenario, i: usize, end: Duration) -> Vec<Cut> {
+    let mut out = Vec::new();
+    for lossy in [true, false] {
+        let (mut to_server, mut from_server, mut held, mut down, mut failing) = (false, false, false, false, false);
+        let mut open: Option<(Duration, String)> = None;
+        for fault in &scenario.timeline {
+            let set = |d: &Direction, to: &mut bool, from: &mut bool, value: bool| match d {
+                Direction::Both => (*to, *from) = (value, value),
+                Direction::ToServer => *to = value,
+                Direction::FromServer => *from = value,
+            };
+            match &fault.action {
+                Action::Partition(who, d) if who.includes(i) => set(d, &mut to_server, &mut from_server, true),
+                Action::Repair(who, d) if who.includes(i) => set(d, &mut to_server, &mut from_server, false),
+                Action::Hold(who) if who.includes(i) => held = true,
+                Action::Release(who) if who.includes(i) => held = false,
+                Action::Stop | Action::Crash => down = true,
+                Action::Start | Action::Bounce => down = false,
+                Action::FailRate(rate) => failing = *rate > 0.0,
+                _ => continue,
+            }
+            let cut = if lossy { to_server || from_server || down || failing } else { held };
+            match (&open, cut) {
+                (None, true) => open = Some((fault.at, fault.action.describe())),
+                (Some((start, what)), false) => {
+                    out.push(Cut { start: *start, end: fault.at, what: what.clone(), lossy });
+                    open = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some((start, what)) = open {
+            out.push(Cut { start, end, what, lossy });
+        }
+    }
+    out
+}
+
+/// One connection attempt of a client and what came of it.
+pub(super) struct Attempt {
+    /// When it began.
+    pub(super) start: Duration,
+    /// When its first exchange was answered in full (or the connection opened, when it had none).
+    pub(super) served: Option<Duration>,
+    /// Whether its first exchange worked (or it had none); otherwise why not.
+    pub(super) outcome: Result<(), String>,
+    /// Whether a failure is the scenario's doing: a cut link or a kill of the server.
+    pub(super) cut: bool,
+    /// Whether it was refused while the server was (re)starting, before it could be listening.
+    pub(super) restarting: bool,
+}
+
+impl View<'_> {
+    /// Every connection attempt, in the order the trace recorded their outcome.
+    pub(super) fn attempts(&self) -> Vec<Attempt> {
+        let mut out = Vec::new();
+        for r in &self.run.records {
+            match &r.event {
+                Event::ConnectFailed { client, error, waited } => {
+                    if self.scenario.clients[*client].expect == Expect::Refused {
+                        continue;
+                    }
+                    let start = r.at.saturating_sub(*waited);
+                    out.push(Attempt {
+                        start,
+                        served: None,
+                        outcome: Err(format!("client-{client}'s connect at {} failed ({error})", secs(start))),
+                        cut: self.excuse(*client, None, start, r.at, error == "connect-timeout").is_some(),
+                        restarting: error == "refused" && self.restarting(start, r.at).is_some(),
+                    });
+                }
+                Event::Connected { client, conn, waited } => {
+                    let first = self.run.records.iter().find_map(|x| match &x.event {
+                        Event::Exchange { conn: c, error, received, sent, first_reply, .. } if c == conn => {
+                            Some((x.at, error.clone(), received.len(), sent.len(), *first_reply))
+                        }
+                        _ => None,
+                    });
+                    // Answered when its first reply byte came (an empty message's exchange has none).
+                    let served = match &first {
+                        None => Some(r.at),
+                        Some((at, None, _, _, first_reply)) => Some(first_reply.unwrap_or(*at)),
+                        Some(_) => None,
+                    };
+                    let (outcome, cut) = match first {
+                        None | Some((_, None, ..)) => (Ok(()), false),
+                        Some((at, Some(error), got, of, _)) => {
+                            let stalled = error == "stalled";
+                            let from = if stalled { r.at } else { at };
+                            let cut = self.cut_at(*client, r.at)
+                                || self.excuse(*client, Some(r.at), from, at, stalled).is_some();
+                            let why = format!(
+                                "client-{client} (conn {conn}, opened at {}) was not served: {error} after {got} of {of} bytes",
+                                secs(r.at)
+                            );
+                            (Err(why), cut)
+                        }
+                    };
+                    let start = r.at.saturating_sub(*waited);
+                    out.push(Attempt { start, served, outcome, cut, restarting: false });
+                }
+                _ => {}
+            }
+        }
+        out.sort_by_key(|a| a.start);
+        out
+    }
+}
+
+pub(super) fn secs(d: Duration) -> String {
+    format!("{:.3}s", d.as_secs_f64())
+}

@@ -1,0 +1,13 @@
+//! Scenarios: what the clients do and what the network and the server's process go through, loaded from TOML
+//! files. The types live in `types.rs`; `load.rs` reads a file (twins included), `file.rs` resolves each section
+//! with its checks, `emit.rs` writes a scenario back. The format is documented in `scenarios/README.md`.
+
+mod emit;
+mod file;
+mod load;
+mod types;
+
+pub use types::*;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,321 @@
+//! The scenario clients' programs, written once for every runner.
+//!
+//! A [`ClientScript`] plays one `[[clients]]` entry of a scenario: connects, converses (batches of `pipeline`
+//! messages, reconnecting if it may), ends as its `end` says, and records every step as an [`Event`]. It reaches
+//! the server through a [`Wire`]: turmoil's network in the simulator, a fault proxy on loopback on real sockets.
+
+use std::future::Future;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::model::faults::Shaped;
+use crate::model::scenario::{ClientSpec, EmptyPolicy, End, Expect, Limits};
+use crate::model::trace::{Event, Record};
+use crate::sut::client::{Client, ClientError, Timeouts};
+use crate::sut::net::Stream;
+
+/// How a client reaches the server, and the run's clock.
+pub trait Wire: Send + Sync + 'static {
+    /// A connected stream.
+    type Stream: Stream;
+
+    /// Connects to the server. Unbounded in time: the script puts its timeout around it.
+    fn connect(&self) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+
+    /// Waits until `stream` has a byte to read, without reading it.
+    fn peek(stream: &mut Self::Stream, buf: &mut [u8]) -> impl Future<Output = io::Result<usize>> + Send;
+
+    /// Time since the run began.
+    fn now(&self) -> Duration;
+}
+
+/// The shared event log of one run.
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<Vec<Record>>>);
+
+impl Log {
+    /// Records `event` at `at`.
+    pub fn push(&self, at: Duration, event: Event) {
+        self.0.lock().expect("log lock").push(Record { at, event });
+    }
+
+    /// Everything recorded, in the order of recording.
+    pub fn take(&self) -> Vec<Record> {
+        std::mem::take(&mut *self.0.lock().expect("log lock"))
+    }
+}
+
+/// How many times one message is resent on fresh connections before its client gives up on it.
+const MAX_ATTEMPTS_PER_MESSAGE: usize = 4;
+/// Pause between reconnect attempts.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(20);
+
+/// One client's program.
+pub struct ClientScript<W: Wire> {
+    /// Index of the client in the scenario.
+    pub index: usize,
+    /// Its part of the scenario.
+    pub spec: ClientSpec,
+    /// Its messages' bytes under this seed.
+    pub messages: Vec<Vec<u8>>,
+    /// Timeouts and the reconnect budget.
+    pub limits: Limits,
+    /// Where it reports.
+    pub log: Log,
+    /// The run-wide connection counter.
+    pub conns: Arc<AtomicUsize>,
+    /// Seeds its stream shaping.
+    pub seed: u64,
+    /// Its network.
+    pub wire: W,
+}
+
+impl<W: Wire> ClientScript<W> {
+    /// The program of client `index` of `scenario` under the run's `seed`, sending `messages` (its part of
+    /// [`crate::model::scenario::Scenario::materialize`]) over `wire`.
+    pub fn new(
+        scenario: &crate::model::scenario::Scenario,
+        index: usize,
+        messages: Vec<Vec<u8>>,
+        seed: u64,
+        (log, conns): (Log, Arc<AtomicUsize>),
+        wire: W,
+    ) -> Self {
+        ClientScript {
+            index,
+            spec: scenario.clients[index].clone(),
+            messages,
+            limits: scenario.limits.clone(),
+            log,
+            conns,
+            seed: seed ^ (index as u64 + 1).wrapping_mul(0xe703_7ed1_a0b4_28db),
+            wire,
+        }
+    }
+
+    /// Plays the client's part: waits for its start, converses, ends as the scenario says, reports it is done.
+    pub async fn play(self) {
+        tokio::time::sleep(self.spec.start).await;
+        let answered = match (self.spec.expect, self.spec.end) {
+            (Expect::Refused, _) => {
+                self.expect_refusal().await;
+                0
+            }
+            (Expect::Served, End::HalfClose) => self.half_close_all().await,
+            (Expect::Served, _) => self.converse().await,
+        };
+        self.log(Event::ClientDone { client: self.index, answered, of: self.spec.planned() });
+    }
+
+    /// Sends its messages (in batches of `pipeline`), then ends as the script says. Returns messages answered.
+    async fn converse(&self) -> usize {
+        let planned = self.spec.planned();
+        let mut answered = 0;
+        let mut current: Option<(Client<Shaped<W::Stream>>, usize)> = None;
+        let mut attempts = 0;
+        while answered < planned {
+            let (client, conn) = match current.as_mut() {
+                Some(c) => c,
+                None => match self.connect().await {
+                    Some(c) => current.insert(c),
+                    None => break,
+                },
+            };
+            let conn = *conn;
+            let batch = answered..(answered + self.spec.pipeline).min(planned);
+            let result = self.exchange(client, conn, batch.clone()).await;
+            if result.is_ok() {
+                answered = batch.end;
+                attempts = 0;
+                continue;
+            }
+            current = None;
+            attempts += 1;
+            if !self.spec.reconnect || attempts >= MAX_ATTEMPTS_PER_MESSAGE {
+                break;
+            }
+        }
+        if current.is_none() && planned == 0 && self.spec.expect == Expect::Served {
+            // Nothing to send before it ends (`end_after = 0`, no messages): it still connects, then ends.
+            current = self.connect().await;
+        }
+        let Some((client, conn)) = current else { return answered };
+        if answered < planned {
+            return answered;
+        }
+        match self.spec.end {
+            End::Close | End::HalfClose => {
+                let (extra, error) = match client.half_close().await {
+                    Ok(extra) => (extra, None),
+                    Err(e) => (Vec::new(), Some(e.kind().to_string())),
+                };
+                self.log(Event::Closed { client: self.index, conn, extra, error });
+            }
+            End::Fin => {
+                drop(client); // everything was read: a FIN
+                self.misbehaved(conn, "closed abruptly (FIN)");
+            }
+            End::Reset => {
+                let mut stream = client.into_inner();
+                let last = &self.messages[self.spec.end_after];
+                let _ = tokio::time::timeout(self.limits.io_timeout, stream.write_all(last)).await;
+                // Wait until its reply is there, so closing with it unread is a RST.
+                let mut probe = [0u8; 1];
+                let _ = tokio::time::timeout(self.limits.io_timeout, W::peek(stream.get_mut(), &mut probe)).await;
+                drop(stream);
+                self.misbehaved(conn, "reset with a reply unread (RST)");
+            }
+            End::DieMidMessage => {
+                let mut stream = client.into_inner();
+                let next = &self.messages[self.spec.end_after];
+                let _ = tokio::time::timeout(self.limits.io_timeout, stream.write_all(&next[..next.len() / 2])).await;
+                // A process dying with the first echoed bytes unread: the kernel answers with RST.
+                let mut probe = [0u8; 1];
+                let _ = tokio::time::timeout(self.limits.io_timeout, W::peek(stream.get_mut(), &mut probe)).await;
+                drop(stream);
+                self.misbehaved(conn, &format!("died after {} of {} bytes of a message", next.len() / 2, next.len()));
+            }
+        }
+        answered
+    }
+
+    /// Records an event at the run's current time.
+    fn log(&self, event: Event) {
+        self.log.push(self.wire.now(), event);
+    }
+
+    /// The run's time of an instant of the client's clock.
+    fn at(&self, instant: Option<tokio::time::Instant>) -> Option<Duration> {
+        instant.map(|i| self.wire.now().saturating_sub(i.elapsed()))
+    }
+
+    fn misbehaved(&self, conn: usize, how: &str) {
+        self.log(Event::Misbehaved { client: self.index, conn, how: how.into() });
+    }
+
+    /// One batch on `conn`: logged, whatever happens.
+    async fn exchange(
+        &self,
+        client: &mut Client<Shaped<W::Stream>>,
+        conn: usize,
+        batch: std::ops::Range<usize>,
+    ) -> Result<(), ()> {
+        if self.spec.zero_writes {
+            // A 0-byte write sends nothing; it must not disturb the conversation.
+            let _ = client.stream_mut().write(&[]).await;
+        }
+        let sent: Vec<u8> = self.messages[batch.clone()].concat();
+        let mut received = Vec::new();
+        let result = if sent.is_empty() && self.spec.empty == EmptyPolicy::Wait {
+            // The tutorial's bug: send the empty message and wait for its reply.
+            let _ = client.stream_mut().write(&[]).await;
+            let mut one = [0u8; 1];
+            match tokio::time::timeout(self.limits.io_timeout, client.stream_mut().read(&mut one)).await {
+                Ok(Ok(0)) => Err("eof".to_string()),
+                Ok(Ok(_)) => {
+                    received.push(one[0]);
+                    Err("reply to an empty message".to_string())
+                }
+                Ok(Err(_)) => Err("io-error".to_string()),
+                Err(_) => Err("stalled".to_string()),
+            }
+        } else {
+            client.echo_into(&sent, &mut received).await.map_err(|e| e.kind().to_string())
+        };
+        let first_reply = self.at(client.first_reply());
+        self.log(Event::Exchange {
+            client: self.index,
+            conn,
+            message: batch.start,
+            count: batch.len(),
+            sent,
+            received,
+            error: result.as_ref().err().cloned(),
+            first_reply,
+        });
+        result.map_err(|_| ())
+    }
+
+    /// Writes every message without waiting, half-closes, reads all replies to EOF.
+    async fn half_close_all(&self) -> usize {
+        let Some((mut client, conn)) = self.connect().await else { return 0 };
+        let sent = self.messages.concat();
+        let mut received = Vec::new();
+        let result = client.send_and_half_close(&sent, &mut received).await;
+        let error = result.as_ref().err().map(|e| match e {
+            // Everything sent, the write side shut, and the server closed too soon: not all of it came back.
+            ClientError::Eof { .. } => "incomplete-at-eof".to_string(),
+            e => e.kind().to_string(),
+        });
+        self.log(Event::Exchange {
+            client: self.index,
+            conn,
+            message: 0,
+            count: self.messages.len(),
+            sent,
+            received,
+            error: error.clone(),
+            first_reply: self.at(client.first_reply()),
+        });
+        if error.is_some() {
+            return 0; // the exchange's event tells the failure
+        }
+        self.log(Event::Closed { client: self.index, conn, extra: Vec::new(), error: None });
+        self.messages.len()
+    }
+
+    /// Connects to a server that should be down and records what happened.
+    async fn expect_refusal(&self) {
+        let started = tokio::time::Instant::now();
+        match tokio::time::timeout(self.limits.connect_timeout, self.wire.connect()).await {
+            Ok(Ok(stream)) => {
+                let conn = self.conns.fetch_add(1, Ordering::Relaxed);
+                self.log(Event::Connected { client: self.index, conn, waited: started.elapsed() });
+                let _ = Client::from_stream(stream, self.timeouts()).close().await;
+            }
+            Ok(Err(e)) => {
+                let error = if e.kind() == std::io::ErrorKind::ConnectionRefused { "refused" } else { "connect-error" };
+                self.log(Event::ConnectFailed { client: self.index, error: error.into(), waited: started.elapsed() })
+            }
+            Err(_) => self.log(Event::ConnectFailed {
+                client: self.index,
+                error: "connect-timeout".into(),
+                waited: started.elapsed(),
+            }),
+        }
+    }
+
+    fn timeouts(&self) -> Timeouts {
+        Timeouts { connect: self.limits.connect_timeout, io: self.limits.io_timeout }
+    }
+
+    /// Connects, retrying within the reconnect budget when the client reconnects.
+    async fn connect(&self) -> Option<(Client<Shaped<W::Stream>>, usize)> {
+        let give_up = tokio::time::Instant::now() + self.limits.reconnect_within;
+        loop {
+            let started = tokio::time::Instant::now();
+            let connected = tokio::time::timeout(self.limits.connect_timeout, self.wire.connect()).await;
+            let error = match connected {
+                Ok(Ok(stream)) => {
+                    let conn = self.conns.fetch_add(1, Ordering::Relaxed);
+                    self.log(Event::Connected { client: self.index, conn, waited: started.elapsed() });
+                    let seed = self.seed ^ (conn as u64).wrapping_mul(0x8ebc_6af0_9c88_c6e3);
+                    let stream = Shaped::new(stream, self.spec.shaping, seed);
+                    return Some((Client::from_stream(stream, self.timeouts()), conn));
+                }
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => "refused",
+                Ok(Err(_)) => "connect-error",
+                Err(_) => "connect-timeout",
+            };
+            self.log(Event::ConnectFailed { client: self.index, error: error.into(), waited: started.elapsed() });
+            if !self.spec.reconnect || tokio::time::Instant::now() + RECONNECT_PAUSE > give_up {
+                return None;
+            }
+            tokio::time::sleep(RECONNECT_PAUSE).await;
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! The real-socket runner (`--backend real`): the same scenario files, clients and oracles as the simulator, on
+//! the host kernel's TCP on 127.0.0.1.
+//!
+//! Each client reaches the server through its own [`Proxy`], which plays the scenario's network faults:
+//! `latency_ms` and `latency` become the proxy's latency and jitter, `partition` and `hold` hold bytes back (a real
+//! network keeps a connection across a short partition; turmoil, which does not retransmit, loses it), `stop`
+//! makes the proxy refuse connects as a down server does, `crash` also makes the network stop answering until
+//! `start`. The server is a process the runner kills and starts again on the same port: the built-in server in
+//! its own runtime (dropping the runtime closes its sockets as process exit does) or a command line. Time is real,
+//! so a run is not reproducible to the byte (the determinism property is skipped) and `fail_rate` has no
+//! equivalent (such scenarios are skipped).
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use super::launch::{free_port, Managed, Server};
+use crate::model::faults::{Shaped, Shaping};
+use crate::model::scenario::{Action, Direction, Expect, Scenario};
+use crate::model::script::{ClientScript, Log, Wire};
+use crate::model::trace::Run;
+use crate::model::trace::{trace_hash, Event};
+use crate::real::proxy::{Proxy, Toxics};
+use crate::sut::net::{bind_real, Listener};
+use crate::sut::server;
+
+/// The server a real run drives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RealTarget {
+    /// The built-in server, in this process, configured by the scenario's `[server]` table.
+    Builtin,
+    /// A server outside the process (black-box mode).
+    External(Server),
+}
+
+impl RealTarget {
+    /// How reports name it.
+    pub fn name(&self) -> String {
+        match self {
+            RealTarget::Builtin => "builtin".into(),
+            RealTarget::External(s) => s.name(),
+        }
+    }
+}
+
+/// Why a scenario cannot run on real sockets (it is then skipped, and the report says why).
+pub fn unsupported(scenario: &Scenario, target: &RealTarget) -> Option<String> {
+    if scenario.timeline.iter().any(|f| matches!(f.action, Action::FailRate(_))) {
+        return Some("`fail_rate` has no real-socket equivalent".into());
+    }
+    if matches!(target, RealTarget::External(Server::Addr(_))) && scenario.restarts_server() {
+        return Some("it restarts the server, and the harness did not start this one".into());
+    }
+    None
+}
+
+/// A client's way to the server on real sockets: its proxy (or the server itself), and the run's clock.
+struct RealWire {
+    /// Where it connects.
+    addr: SocketAddr,
+    /// When the run began.
+    start: tokio::time::Instant,
+}
+
+impl Wire for RealWire {
+    type Stream = TcpStream;
+
+    async fn connect(&self) -> io::Result<TcpStream> {
+        let stream = TcpStream::connect(self.addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+
+    async fn peek(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        stream.peek(buf).await
+    }
+
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+}
+
+/// A real listener whose accepted streams get the scenario's server-side shaping.
+struct ShapedListener {
+    /// The kernel's listener.
+    inner: tokio::net::TcpListener,
+    /// What to do to each accepted stream.
+    shaping: Shaping,
+    /// Seeds the shaping, per connection.
+    seed: u64,
+    /// Connections accepted.
+    accepted: u64,
+}
+
+impl Listener for ShapedListener {
+    type Stream = Shaped<TcpStream>;
+
+    async fn accept(&mut self) -> io::Result<(Self::Stream, SocketAddr)> {
+        let (stream, peer) = Listener::accept(&mut self.inner).await?;
+        self.accepted += 1;
+        Ok((Shaped::new(stream, self.shaping, self.seed ^ self.accepted.wrapping_mul(0x2545_f491_4f6c_dd1d)), peer))
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// One incarnation of the server process.
+enum Process {
+    /// The built-in server on its own runtime, on its own thread; dropping the sender ends it.
+    InProcess { stop: Option<std::sync::mpsc::Sender<()>>, thread: Option<std::thread::JoinHandle<()>> },
+    /// A command line's process group.
+    External(Managed),
+}
+
+impl Process {
+    /// Starts an incarnation listening on `port`; waits until it answers.
+    async fn start(target: &RealTarget, port: u16, scenario: &Scenario, seed: u64) -> Result<Process, String> {
+        match target {
+            RealTarget::Builtin => {
+                let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+                let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+                let (config, shaping) = (scenario.server.config.clone(), scenario.server.shaping);
+                let thread = std::thread::spawn(move || {
+                    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                        Ok(rt) => rt,
+                        Err(e) => return drop(ready_tx.send(Err(e.to_string()))),
+                    };
+                    rt.block_on(async move {
+                        let listener = match bind_real(SocketAddr::from(([127, 0, 0, 1], port)), true) {
+                            Ok(l) => l,
+                            Err(e) => return drop(ready_tx.send(Err(format!("bind failed: {e}")))),
+                        };
+                        let _ = ready_tx.send(Ok(()));
+                        let listener = ShapedListener { inner: listener, shaping, seed, accepted: 0 };
+                        let stopped = tokio::task::spawn_blocking(move || {
+                            let _ = stop_rx.recv();
+                        });
+                        tokio::select! {
+                            _ = server::run(listener, config, std::future::pending::<()>()) => {}
+                            _ = stopped => {}
+                        }
+                    });
+                    // Dropping the runtime drops every connection task: the process's sockets close.
+                    rt.shutdown_background();
+                });
+                let ready = tokio::task::spawn_blocking(move || ready_rx.recv()).await;
+                match ready {
+                    Ok(Ok(Ok(()))) => Ok(Process::InProcess { stop: Some(stop_tx), thread: Some(thread) }),
+                    Ok(Ok(Err(e))) => Err(e),
+                    _ => Err("the server thread did not start".into()),
+                }
+            }
+            RealTarget::External(Server::Command(template)) => {
+                let within = super::launch::DEFAULT_STARTUP;
+                Managed::start(template, port, within).await.map(Process::External).map_err(|e| e.to_string())
+            }
+            RealTarget::External(Server::Addr(_)) => Err("a server the harness did not start cannot be started".into()),
+        }
+    }
+
+    /// Kills the incarnation: its sockets close.
+    fn kill(&mut self) {
+        match self {
+            Process::InProcess { stop, thread } => {
+                drop(stop.take());
+                if let Some(thread) = thread.take() {
+                    let _ = thread.join();
+                }
+            }
+            Process::External(managed) => managed.kill(),
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Connections the server holds open on `port` (established, or closed by the client and not yet by the server),
+/// read from the kernel's tables: the same count for any server, in any language.
+pub fn server_connections(port: u16) -> usize {
+    use crate::real::kernel::{sockets_on_port, TcpState};
+    sockets_on_port(port, &[TcpState::Established, TcpState::CloseWait]).unwrap_or(0)
+}
+
+/// Runs `scenario` under `seed` against `target` on real sockets. `seed` draws the payloads, the stream shaping
+/// and the proxies' jitter; the timing is the machine's.
+pub async fn run(scenario: &Scenario, seed: u64, target: &RealTarget) -> Run {
+    // The run's clock starts once the server and the proxies are up (a server may take a while to start).
+    let setup = tokio::time::Instant::now();
+    let log = Log::default();
+    let stamp = |event: Event| log.push(setup.elapsed(), event);
+    let (port, mut process) = match target {
+        RealTarget::External(Server::Addr(addr)) => (addr.port(), None),
+        _ => {
+            let port = match free_port() {
+                Ok(p) => p,
+                Err(e) => {
+                    stamp(Event::RunFailed { reason: format!("no free port: {e}") });
+                    return finish(scenario, seed, log);
+                }
+            };
+            match Process::start(target, port, scenario, seed).await {
+                Ok(p) => (port, Some(p)),
+                Err(reason) => {
+                    stamp(Event::ServerFailed { reason });
+                    stamp(Event::RunFailed { reason: "the server did not start".into() });
+                    return finish(scenario, seed, log);
+                }
+            }
+        }
+    };
+    let server_addr = match target {
+        RealTarget::External(Server::Addr(addr)) => *addr,
+        _ => SocketAddr::from(([127, 0, 0, 1], port)),
+    };
+
+    // One proxy per client, so that faults can pick clients.
+    let mut proxies = Vec::new();
+    for i in 0..scenario.clients.len() {
+        match Proxy::start(server_addr, seed ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)).await {
+            Ok(p) => proxies.push(p),
+            Err(e) => {
+                stamp(Event::RunFailed { reason: format!("cannot start a proxy: {e}") });
+                return finish(scenario, seed, log);
+            }
+        }
+    }
+    let latency = &scenario.network.latency;
+    for p in &proxies {
+        p.update(|t| {
+            t.latency = latency.start;
+            t.jitter = latency.end.saturating_sub(latency.start);
+        });
+    }
+
+    let start = tokio::time::Instant::now();
+    let stamp = |event: Event| log.push(start.elapsed(), event);
+    let conns = Arc::new(AtomicUsize::new(0));
+    let mut clients = Vec::new();
+    for (index, (spec, messages)) in scenario.clients.iter().zip(scenario.materialize(seed)).enumerate() {
+        let addr = if spec.expect == Expect::Refused { server_addr } else { proxies[index].addr() };
+        let shared = (log.clone(), conns.clone());
+        let script = ClientScript::new(scenario, index, messages, seed, shared, RealWire { addr, start });
+        clients.push(tokio::spawn(script.play()));
+    }
+
+    let timeline = async {
+        for fault in &scenario.timeline {
+            tokio::time::sleep_until(start + fault.at).await;
+            stamp(Event::Fault { action: fault.action.describe() });
+            apply(&fault.action, &proxies, &mut process, target, port, scenario, seed, &log, start).await;
+        }
+    };
+    let everyone = async {
+        timeline.await;
+        for c in &mut clients {
+            let _ = c.await;
+        }
+    };
+    if tokio::time::timeout_at(start + scenario.limits.deadline, everyone).await.is_err() {
+        stamp(Event::RunFailed { reason: format!("still running at the deadline of {:?}", scenario.limits.deadline) });
+        clients.iter().for_each(|c| c.abort());
+    }
+
+    // Every client has left: give the server the drain time to close its side of every connection.
+    let drained_by = tokio::time::Instant::now() + scenario.limits.drain;
+    drop(proxies);
+    while server_connections(port) > 0 && tokio::time::Instant::now() < drained_by {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stamp(Event::ServerConnections { open: server_connections(port) });
+    drop(process);
+    finish(scenario, seed, log)
+}
+
+fn finish(scenario: &Scenario, seed: u64, log: Log) -> Run {
+    let mut records = log.take();
+    records.sort_by_key(|r| r.at); // tasks on several threads log in nearly, not exactly, time order
+    let hash = trace_hash(&records);
+    Run { scenario: scenario.name.clone(), seed, records, hash }
+}
+
+/// Applies one fault of the timeline.
+#[allow(clippy::too_many_arguments)]
+async fn apply(
+    action: &Action,
+    proxies: &[Proxy],
+    process: &mut Option<Process>,
+    target: &RealTarget,
+    port: u16,
+    scenario: &Scenario,
+    seed: u64,
+    log: &Log,
+    start: tokio::time::Instant,
+) {
+    fn each<'a>(proxies: &'a [Proxy], who: &'a crate::model::scenario::Who) -> impl Iterator<Item = &'a Proxy> + 'a {
+        proxies.iter().enumerate().filter(move |(i, _)| who.includes(*i)).map(|(_, p)| p)
+    }
+    let restart = |process: &mut Option<Process>| {
+        if let Some(p) = process.as_mut() {
+            p.kill();
+        }
+        *process = None;
+    };
+    match action {
+        Action::Bounce | Action::Start => {
+            // Connects that arrive while the process (re)starts wait for it, as in a kernel's backlog: the
+            // simulator starts a server in no time, a real one (a Python interpreter, say) takes a while. After a
+            // crash the network answers again once the server is back.
+            for p in proxies {
+                p.update(|t| t.hold_connects = true);
+                p.listen(true);
+            }
+            restart(process);
+            match Process::start(target, port, scenario, seed).await {
+                Ok(p) => *process = Some(p),
+                Err(reason) => log.push(start.elapsed(), Event::ServerFailed { reason }),
+            }
+            for p in proxies {
+                p.update(|t| {
+                    t.hold_connects = false;
+                    t.stall(false);
+                });
+            }
+        }
+        Action::Stop => {
+            // Down: connects are refused.
+            proxies.iter().for_each(|p| p.listen(false));
+            restart(process);
+        }
+        Action::Crash => {
+            // The machine is gone: nothing it had in flight arrives, and connects go unanswered until `start`.
+            proxies.iter().for_each(|p| {
+                p.update(|t| {
+                    t.hold_connects = true;
+                    t.stall(true);
+                })
+            });
+            restart(process);
+        }
+        Action::Partition(who, direction) | Action::Repair(who, direction) => {
+            let on = matches!(action, Action::Partition(..));
+            for p in each(proxies, who) {
+                p.update(|t: &mut Toxics| match direction {
+                    Direction::Both => t.stall(on),
+                    Direction::ToServer => t.hold_to_server = on,
+                    Direction::FromServer => t.hold_from_server = on,
+                });
+            }
+        }
+        Action::Hold(who) => each(proxies, who).for_each(|p| p.update(|t| t.stall(true))),
+        Action::Release(who) => each(proxies, who).for_each(|p| p.update(|t| t.stall(false))),
+        Action::Latency(who, d) => each(proxies, who).for_each(|p| {
+            p.update(|t| {
+                t.latency = *d;
+                t.jitter = Duration::ZERO;
+            })
+        }),
+        Action::FailRate(_) => {} // excluded by `unsupported`
+    }
+}

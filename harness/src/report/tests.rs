@@ -1,0 +1,119 @@
+//! Snapshot tests of every reporter on one sample report.
+
+use super::check_report::CheckReport;
+use super::json::json;
+use super::markdown::markdown;
+use super::table::table;
+use crate::hunt::catalogue::CatalogueReport;
+use crate::judge::tally::{Evidence, PropertyReport, ScenarioReport, SeedReport, SuiteReport};
+use crate::model::property::Verdict;
+
+fn sample() -> CheckReport {
+    let pass = |name: &str, detail: &str| PropertyReport {
+        name: name.into(),
+        description: format!("what {name} means"),
+        verdict: Verdict::Pass,
+        runs: 6,
+        failures: 0,
+        evidence: Evidence { scenario: None, seed: None, detail: detail.into(), replay: None, trace_tail: vec![] },
+    };
+    let mut liveness = pass("liveness", "");
+    liveness.verdict = Verdict::Fail;
+    liveness.failures = 1;
+    liveness.evidence = Evidence {
+        scenario: Some("server_bounce".into()),
+        seed: Some(7),
+        detail: "client-1 gave up at 0.250s with 3 of 20 messages answered: connect failed (refused)".into(),
+        replay: Some("echo-harness run scenarios/server_bounce.toml --seed 7 --trace".into()),
+        trace_tail: vec!["  0.250s  client-1 done: 3/20 answered".into()],
+    };
+    let mut restart = pass("restart", "the scenario does not restart the server");
+    restart.verdict = Verdict::Skip;
+    restart.runs = 0;
+    CheckReport {
+        suite: SuiteReport {
+            target: "builtin".into(),
+            backend: "sim".into(),
+            verdict: Verdict::Fail,
+            properties: vec![pass("echo-integrity", "held in 6 runs of 2 scenarios"), liveness, restart],
+            scenarios: vec![ScenarioReport {
+                name: "server_bounce".into(),
+                path: "scenarios/server_bounce.toml".into(),
+                description: "bounce | reconnect".into(),
+                verdict: Verdict::Fail,
+                seeds: vec![SeedReport {
+                    seed: 7,
+                    trace_hash: "00000000000000ff".into(),
+                    events: 12,
+                    failed: vec!["liveness".into()],
+                }],
+                seconds: 0.5,
+            }],
+            runs: 12,
+            seconds: 1.25,
+        },
+        catalogue: Some(CatalogueReport {
+            mutants: vec![
+                crate::hunt::catalogue::MutantReport {
+                    name: "partial_send".into(),
+                    bug: "send, not sendall".into(),
+                    caught: true,
+                    property: Some("echo-integrity".into()),
+                    scenario: Some("partial_sends".into()),
+                    seed: Some(1),
+                    runs: 4,
+                    seconds: 0.02,
+                    minimal: Some(crate::hunt::shrink::Size { clients: 1, messages: 1, faults: 0, bytes: 42 }),
+                    minimal_text: Some("1 client, 1 msg, 0 faults, 42 B".into()),
+                    replay: Some(
+                        "echo-harness run scenarios/partial_sends.toml --seed 1 --target partial_send --trace".into(),
+                    ),
+                    minimal_scenario: None,
+                },
+                crate::hunt::catalogue::MutantReport {
+                    name: "serial".into(),
+                    bug: "one client at a time".into(),
+                    caught: false,
+                    property: None,
+                    scenario: None,
+                    seed: None,
+                    runs: 128,
+                    seconds: 10.0,
+                    minimal: None,
+                    minimal_text: None,
+                    replay: None,
+                    minimal_scenario: None,
+                },
+            ],
+            correct_server: crate::hunt::catalogue::CorrectReport {
+                false_alarms: 0,
+                runs: 328,
+                explored: 200,
+                first: None,
+            },
+            caught: 1,
+            seconds: 10.5,
+        }),
+        kernel: vec![crate::real::kernel::KernelCheck {
+            name: "send-vs-sendall".into(),
+            verdict: Verdict::Pass,
+            detail: "one write of 1048576 bytes to a peer that does not read took 52000".into(),
+            figures: [("one_write_bytes".to_string(), serde_json::Value::from(52000))].into_iter().collect(),
+        }],
+    }
+}
+
+#[test]
+fn table_snapshot() {
+    insta::assert_snapshot!(table(&sample()));
+}
+
+#[test]
+fn markdown_snapshot() {
+    insta::assert_snapshot!(markdown(&sample()));
+}
+
+#[test]
+fn json_snapshot() {
+    insta::assert_snapshot!(json(&sample()));
+}

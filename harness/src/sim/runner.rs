@@ -1,0 +1,226 @@
+//! The simulated runner: plays a scenario on turmoil's network under one seed and records what happened.
+//!
+//! The server under test is a [`Target`]; the clients are the scenario's scripts over turmoil's TCP. Every run
+//! has an explicit seed and a fixed epoch, so the same seed gives the same trace. It judges nothing: the
+//! [`Run`] it returns goes to the oracles.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::model::scenario::{Action, Direction, Scenario, Who};
+use crate::model::script::{ClientScript, Log, Wire};
+use crate::model::trace::{trace_hash, Event, Run};
+use crate::sut::net::{self, Network};
+
+use super::process::{ClientSocket, Sockets};
+use super::target::{epoch, Binder, Port, Target, SERVER_HOST, SERVER_PORT};
+
+/// The server process as the runner drives it, shared with the host factory.
+#[derive(Clone, Default)]
+struct Process {
+    /// The running incarnation's sockets.
+    sockets: Arc<Mutex<Sockets>>,
+    /// The running incarnation's kill signal.
+    kill: Arc<Mutex<Arc<tokio::sync::Notify>>>,
+    /// Whether the process is stopped (a host restarted while this is set runs nothing).
+    stopped: Arc<AtomicBool>,
+    /// Set by an incarnation whose target returned: the process exited on its own.
+    exited: Arc<AtomicBool>,
+}
+
+/// A client's way to the server in the simulator: turmoil's TCP to `server:8081` (with the FIN fix of
+/// [`ClientSocket`]), and the simulated clock.
+struct SimWire;
+
+impl Wire for SimWire {
+    type Stream = ClientSocket;
+
+    async fn connect(&self) -> std::io::Result<ClientSocket> {
+        let addr = SocketAddr::new(turmoil::lookup(SERVER_HOST), SERVER_PORT);
+        net::Sim::connect(addr).await.map(ClientSocket::new)
+    }
+
+    async fn peek(stream: &mut ClientSocket, buf: &mut [u8]) -> std::io::Result<usize> {
+        stream.get_mut().peek(buf).await
+    }
+
+    fn now(&self) -> Duration {
+        turmoil::sim_elapsed().unwrap_or_default()
+    }
+}
+
+/// Runs `scenario` under `seed` against `target`.
+pub fn run(scenario: &Scenario, seed: u64, target: &Target) -> Run {
+    let log = Log::default();
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(seed)
+        .epoch(epoch())
+        .simulation_duration(scenario.limits.deadline)
+        .tick_duration(Duration::from_millis(1))
+        .min_message_latency(scenario.network.latency.start)
+        .max_message_latency(scenario.network.latency.end)
+        .tcp_capacity(scenario.network.tcp_capacity)
+        .build();
+
+    // The server process: the target binding and serving, until it exits or the runner kills it.
+    let process = Process::default();
+    {
+        let process = process.clone();
+        let target = target.clone();
+        let shaping = scenario.server.shaping;
+        let config = scenario.server.config.clone();
+        let incarnations = Arc::new(AtomicUsize::new(0));
+        let port = Arc::new(Mutex::new(Port::default()));
+        let log = log.clone();
+        sim.host(SERVER_HOST, move || {
+            let sockets = Sockets::default();
+            *process.sockets.lock().expect("process sockets") = sockets.clone();
+            // Each incarnation gets its own kill signal, so one meant for a dead incarnation cannot linger.
+            let kill = Arc::new(tokio::sync::Notify::new());
+            *process.kill.lock().expect("process kill") = kill.clone();
+            let serving = (!process.stopped.load(Ordering::Relaxed)).then(|| {
+                let incarnation = incarnations.fetch_add(1, Ordering::Relaxed) as u64;
+                let seed = seed ^ incarnation.wrapping_mul(0xa076_1d64_78bd_642f);
+                let binder = Binder::new(sockets.clone(), shaping, seed, port.clone(), log.clone());
+                target.start(binder, config.clone())
+            });
+            let (port, exited) = (port.clone(), process.exited.clone());
+            async move {
+                // A stopped process is not running: nothing to do until the runner starts it again.
+                let Some(mut serving) = serving else {
+                    std::future::pending::<()>().await;
+                    return Ok(());
+                };
+                tokio::select! {
+                    _ = &mut serving => exited.store(true, Ordering::Relaxed), // the process exited on its own
+                    _ = kill.notified() => {}
+                }
+                // Exited or killed: the listener and the target's own sockets go first, then every accepted
+                // stream in accept order (see `process`), as the kernel closes a dead process's sockets. The
+                // connections the server's side closed first sit in TIME_WAIT. The runner then restarts the host
+                // into a stopped process, so no task the target spawned lives on.
+                drop(serving);
+                let closed = sockets.kill_all();
+                port.lock().expect("port lock").killed(closed);
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+        });
+    }
+
+    let conns = Arc::new(AtomicUsize::new(0));
+    for (index, (spec, messages)) in scenario.clients.iter().zip(scenario.materialize(seed)).enumerate() {
+        let script = ClientScript::new(scenario, index, messages, seed, (log.clone(), conns.clone()), SimWire);
+        sim.client(spec.name.as_str(), async move {
+            script.play().await;
+            Ok(())
+        });
+    }
+
+    let clients: Vec<&str> = scenario.clients.iter().map(|c| c.name.as_str()).collect();
+    let mut faults = scenario.timeline.iter().peekable();
+    let failed = |sim: &turmoil::Sim<'_>, reason| log.push(sim.elapsed(), Event::RunFailed { reason });
+    'run: loop {
+        while let Some(fault) = faults.next_if(|f| f.at <= sim.elapsed()) {
+            log.push(sim.elapsed(), Event::Fault { action: fault.action.describe() });
+            if fault.action.kills_server() {
+                // Close the process's sockets in a fixed order first (see `process`), within one tick.
+                process.kill.lock().expect("process kill").notify_one();
+                if let Err(reason) = step(&mut sim) {
+                    failed(&sim, reason);
+                    break 'run;
+                }
+            }
+            apply(&mut sim, &fault.action, &clients, &process);
+        }
+        let stepped = step(&mut sim);
+        if process.exited.swap(false, Ordering::Relaxed) {
+            // The process ended on its own: its spawned tasks end with it.
+            process.stopped.store(true, Ordering::Relaxed);
+            sim.bounce(SERVER_HOST);
+        }
+        match stepped {
+            // Every client is done; the run ends once the timeline has played out too.
+            Ok(true) if faults.peek().is_none() => break,
+            Ok(_) => {}
+            Err(reason) => {
+                failed(&sim, reason);
+                break 'run;
+            }
+        }
+    }
+    // Every client has left: give the server the drain time to close its side of every connection.
+    let drained_by = sim.elapsed() + scenario.limits.drain;
+    let open = |process: &Process| process.sockets.lock().expect("process sockets").open();
+    while open(&process) > 0 && sim.elapsed() < drained_by {
+        if let Err(reason) = step(&mut sim) {
+            failed(&sim, reason);
+            break;
+        }
+    }
+    log.push(sim.elapsed(), Event::ServerConnections { open: open(&process) });
+    drop(sim);
+    let records = log.take();
+    let hash = trace_hash(&records);
+    Run { scenario: scenario.name.clone(), seed, records, hash }
+}
+
+/// Applies a fault's effect on the simulation (the server's sockets are already closed for a kill).
+fn apply(sim: &mut turmoil::Sim<'_>, action: &Action, clients: &[&str], process: &Process) {
+    let each = |who: &Who| -> Vec<&str> {
+        clients.iter().enumerate().filter(|(i, _)| who.includes(*i)).map(|(_, name)| *name).collect()
+    };
+    match action {
+        Action::Bounce | Action::Start => {
+            process.stopped.store(false, Ordering::Relaxed);
+            sim.bounce(SERVER_HOST)
+        }
+        Action::Stop => {
+            // Restart the host into a stopped process: every task of the old one ends.
+            process.stopped.store(true, Ordering::Relaxed);
+            sim.bounce(SERVER_HOST)
+        }
+        Action::Crash => sim.crash(SERVER_HOST),
+        Action::Partition(who, direction) => {
+            for c in each(who) {
+                match direction {
+                    Direction::Both => sim.partition(SERVER_HOST, c),
+                    Direction::ToServer => sim.partition_oneway(c, SERVER_HOST),
+                    Direction::FromServer => sim.partition_oneway(SERVER_HOST, c),
+                }
+            }
+        }
+        Action::Repair(who, direction) => {
+            for c in each(who) {
+                match direction {
+                    Direction::Both => sim.repair(SERVER_HOST, c),
+                    Direction::ToServer => sim.repair_oneway(c, SERVER_HOST),
+                    Direction::FromServer => sim.repair_oneway(SERVER_HOST, c),
+                }
+            }
+        }
+        Action::Hold(who) => each(who).into_iter().for_each(|c| sim.hold(SERVER_HOST, c)),
+        Action::Release(who) => each(who).into_iter().for_each(|c| sim.release(SERVER_HOST, c)),
+        Action::Latency(who, d) => each(who).into_iter().for_each(|c| sim.set_link_latency(SERVER_HOST, c, *d)),
+        // turmoil heals a randomly failed link at its next message (repair rate 1.0), so 0 ends the failures.
+        Action::FailRate(rate) => sim.set_fail_rate(*rate),
+    }
+}
+
+/// Steps the simulation one tick; a host's error or panic becomes the reason the run failed.
+fn step(sim: &mut turmoil::Sim<'_>) -> Result<bool, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.step())) {
+        Ok(Ok(finished)) => Ok(finished),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(panic) => {
+            let reason = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "a host panicked".into());
+            Err(format!("panic: {reason}"))
+        }
+    }
+}

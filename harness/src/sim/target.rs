@@ -1,0 +1,183 @@
+//! The server under test as a value ([`Target`]): how one incarnation of the server process binds and serves,
+//! and the port it binds, which remembers the previous incarnation's TIME_WAIT ([`Binder`]). It knows nothing of
+//! scenarios or clients; the runner starts incarnations through it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use crate::model::faults::Shaping;
+use crate::model::script::Log;
+use crate::model::trace::Event;
+use crate::sut::net::{self, rebind_allowed, Network};
+use crate::sut::server;
+
+use super::process::{ProcessListener, Sockets};
+
+/// The server host's name in every simulation.
+pub const SERVER_HOST: &str = "server";
+/// The port the server listens on in every simulation.
+pub const SERVER_PORT: u16 = 8081;
+
+/// The simulated wall clock's start, fixed so that nothing depends on when a run happens.
+pub fn epoch() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600) // 2026-01-01T00:00:00Z
+}
+
+/// A future that serves a listener until the server process dies.
+pub type ServeFuture = Pin<Box<dyn Future<Output = ()>>>;
+
+/// The server under test, as a value: how one incarnation of the server process binds and serves.
+///
+/// Most targets let the runner bind `server:8081` with SO_REUSEADDR (again after each restart) and serve the
+/// listener it hands over (wrapped, see [`crate::sim::process`]). A user's server that is generic over
+/// [`net::Listener`] becomes a target in one line:
+/// `Target::new("mine", |listener| Box::pin(my_server::run(listener)))`. A target that binds itself
+/// ([`Target::binding`]) chooses its socket options, and meets the reuse-address rule (see [`Binder`]).
+#[derive(Clone)]
+pub struct Target {
+    /// Shown in reports.
+    name: Arc<str>,
+    /// Starts one incarnation of the server process.
+    serve: Arc<dyn Fn(Binder, server::Config) -> ServeFuture + Send + Sync>,
+}
+
+impl Target {
+    /// A target from a serving function, given a listener bound with SO_REUSEADDR.
+    pub fn new(
+        name: impl Into<Arc<str>>,
+        serve: impl Fn(ProcessListener) -> ServeFuture + Send + Sync + 'static,
+    ) -> Target {
+        let serve = Arc::new(serve);
+        Target::binding(name, move |binder, _config| {
+            let serve = serve.clone();
+            Box::pin(async move {
+                if let Ok(listener) = binder.bind(true).await {
+                    serve(listener).await
+                }
+            })
+        })
+    }
+
+    /// A target that takes the scenario's `[server]` settings (buffer, connection limit, idle timeout).
+    pub fn configurable(
+        name: impl Into<Arc<str>>,
+        serve: impl Fn(ProcessListener, server::Config) -> ServeFuture + Send + Sync + 'static,
+    ) -> Target {
+        let serve = Arc::new(serve);
+        Target::binding(name, move |binder, config| {
+            let serve = serve.clone();
+            Box::pin(async move {
+                if let Ok(listener) = binder.bind(true).await {
+                    serve(listener, config).await
+                }
+            })
+        })
+    }
+
+    /// A target that binds its listener itself, through `binder`.
+    pub fn binding(
+        name: impl Into<Arc<str>>,
+        serve: impl Fn(Binder, server::Config) -> ServeFuture + Send + Sync + 'static,
+    ) -> Target {
+        Target { name: name.into(), serve: Arc::new(serve) }
+    }
+
+    /// The built-in server, configured by each scenario's `[server]` table, never shut down (it dies with its
+    /// process).
+    pub fn builtin() -> Target {
+        Target::configurable("builtin", |listener, config| {
+            Box::pin(server::run(listener, config, std::future::pending::<()>()))
+        })
+    }
+
+    /// Starts one incarnation: binding through `binder`, serving until it returns.
+    pub(super) fn start(&self, binder: Binder, config: server::Config) -> ServeFuture {
+        (self.serve)(binder, config)
+    }
+
+    /// The name reports use.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// How long a connection closed first by the server stays in TIME_WAIT on its side (Linux: 60 s).
+pub const TIME_WAIT: Duration = Duration::from_secs(60);
+
+/// What the server's port remembers of the previous incarnation: the reuse-address rule of Linux.
+#[derive(Debug, Default)]
+pub(super) struct Port {
+    /// Until when connections of a killed incarnation sit in TIME_WAIT (the server's side closed first).
+    time_wait_until: Duration,
+    /// How many there were.
+    time_wait_count: usize,
+    /// Whether those sockets had SO_REUSEADDR.
+    old_reuse: bool,
+    /// Whether the running incarnation's listener has it.
+    reuse: bool,
+}
+
+/// Binds one incarnation's listener, applying the reuse-address rule turmoil does not model: while the previous
+/// incarnation's connections are in TIME_WAIT, a bind fails with AddrInUse unless both the old sockets and the
+/// new one set SO_REUSEADDR (verified on Linux 6.x; see the real-socket checks).
+pub struct Binder {
+    /// The incarnation's socket registry.
+    sockets: Sockets,
+    /// Server-side stream shaping.
+    shaping: Shaping,
+    /// Seeds the shaping.
+    seed: u64,
+    /// The port's memory.
+    port: Arc<Mutex<Port>>,
+    /// Where a failed bind is reported.
+    log: Log,
+}
+
+impl Port {
+    /// Records that the process died with `closed` connections open: those its side closed first now sit in
+    /// TIME_WAIT, with the socket options they had.
+    pub(super) fn killed(&mut self, closed: usize) {
+        if closed > 0 {
+            self.time_wait_until = turmoil::sim_elapsed().unwrap_or_default() + TIME_WAIT;
+            self.time_wait_count = closed;
+            self.old_reuse = self.reuse;
+        }
+    }
+}
+
+impl Binder {
+    /// The binder of one incarnation.
+    pub(super) fn new(sockets: Sockets, shaping: Shaping, seed: u64, port: Arc<Mutex<Port>>, log: Log) -> Binder {
+        Binder { sockets, shaping, seed, port, log }
+    }
+
+    /// Binds `0.0.0.0:8081`, with or without SO_REUSEADDR.
+    pub async fn bind(self, reuse_address: bool) -> std::io::Result<ProcessListener> {
+        let now = turmoil::sim_elapsed().unwrap_or_default();
+        {
+            let mut port = self.port.lock().expect("port lock");
+            if !rebind_allowed(now < port.time_wait_until, port.old_reuse, reuse_address) {
+                let reason = format!(
+                    "bind failed: address in use ({} connections of the previous process in TIME_WAIT{})",
+                    port.time_wait_count,
+                    if reuse_address { ", which did not set SO_REUSEADDR" } else { "; SO_REUSEADDR not set" }
+                );
+                self.log
+                    .push(turmoil::sim_elapsed().unwrap_or_default(), Event::ServerFailed { reason: reason.clone() });
+                return Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, reason));
+            }
+            port.reuse = reuse_address;
+        }
+        let listener = net::Sim::bind(SocketAddr::from(([0, 0, 0, 0], SERVER_PORT))).await?;
+        Ok(ProcessListener::new(listener, self.sockets, self.shaping, self.seed))
+    }
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target").field("name", &self.name).finish()
+    }
+}

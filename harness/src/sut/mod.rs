@@ -1,0 +1,7 @@
+//! The system under test and its seam: the network trait with its two implementations (tokio and turmoil), the
+//! built-in echo server and the echo client, each written once against the seam. The bottom layer: it imports
+//! nothing else of the crate.
+
+pub mod client;
+pub mod net;
+pub mod server;
