@@ -15,9 +15,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use echo_harness::hunt::check::run_once;
 use echo_harness::hunt::explore::{self, Options};
 use echo_harness::hunt::mutants;
+use echo_harness::hunt::run::run_once;
 use echo_harness::model::property::Verdict;
 use echo_harness::model::scenario::Scenario;
 use echo_harness::sim::target::Target;

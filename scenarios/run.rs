@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
-use echo_harness::hunt::check::run_and_judge;
+use echo_harness::hunt::run::run_and_judge;
 use echo_harness::hunt::twins::{self, run_twin};
 use echo_harness::judge::tally::failure_evidence;
 use echo_harness::model::property::Verdict;
@@ -65,7 +65,7 @@ fn run(scenario: &Scenario) -> Result<(), Failed> {
     for &seed in &scenario.seeds {
         let (first, judgements) = run_and_judge(scenario, seed, &target);
         if let Some(broken) = judgements.iter().find(|j| j.verdict == Verdict::Fail) {
-            let evidence = failure_evidence(scenario, &first, broken, target.name());
+            let evidence = failure_evidence(scenario, &first, broken, &target.replay());
             return Err(format!(
                 "scenario {} seed {seed}: {} failed: {}\nlast events:\n{}\nreplay: {}",
                 scenario.name,

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use echo_harness::hunt::check::run_and_judge;
 use echo_harness::hunt::explore::{self, Options};
+use echo_harness::hunt::run::run_and_judge;
 use echo_harness::hunt::shrink::Size;
 use echo_harness::hunt::{catalogue, mutants};
 use echo_harness::model::property::{Property, Verdict};
@@ -46,7 +46,7 @@ fn exploring_a_mutant_finds_shrinks_and_writes_a_replayable_scenario() {
 
         // The written file loads as a scenario file and fails the same way under its seed.
         let dir = tempfile::tempdir().unwrap();
-        let path = explore::write_finding(dir.path(), name, 7, finding).unwrap();
+        let path = explore::write_finding(dir.path(), &mutant.target, 7, finding).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains(&format!("--seed {} --target {name}", finding.seed())), "{text}");
         let loaded = Scenario::load(&path).unwrap();

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use echo_harness::hunt::check::run_and_judge;
+use echo_harness::hunt::run::run_and_judge;
 use echo_harness::model::property::{Property, Verdict};
 use echo_harness::model::scenario::Scenario;
 use echo_harness::sim::{runner as sim, target::Target};

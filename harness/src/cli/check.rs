@@ -159,7 +159,7 @@ fn check_sim(
         report.kernel = kernel::run_all();
     }
     if with_catalogue {
-        let catalogue = catalogue::run(&scenarios, mutants::all(), jobs, catalogue::DEFAULT_BUDGET);
+        let catalogue = catalogue::run(&scenarios, &Target::builtin(), mutants::all(), jobs, catalogue::DEFAULT_BUDGET);
         let dir = report_dir.join("mutants");
         catalogue.write_minimal(&dir).with_context(|| format!("cannot write {}", dir.display()))?;
         report.catalogue = Some(catalogue);

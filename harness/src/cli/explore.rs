@@ -11,7 +11,7 @@ use clap::Args;
 
 use echo_harness::exit;
 use echo_harness::hunt::shrink::Size;
-use echo_harness::hunt::{check, explore};
+use echo_harness::hunt::{explore, run};
 use echo_harness::model::property::Verdict;
 use echo_harness::model::scenario::Scenario;
 
@@ -67,7 +67,7 @@ fn explore_target(options: &explore::Options, target_name: &str, failures: &Path
     if failures.is_dir() {
         let old = Scenario::load_dir(failures)?;
         for scenario in old.iter().filter(|s| s.name.starts_with(&format!("{target_name}-"))) {
-            let (_, judgements) = check::run_and_judge(scenario, scenario.seeds[0], &target);
+            let (_, judgements) = run::run_and_judge(scenario, scenario.seeds[0], &target);
             if let Some(j) = judgements.iter().find(|j| j.verdict == Verdict::Fail) {
                 replayed_failures += 1;
                 println!("still failing: {} ({}: {})", scenario.path.display(), j.property.name(), j.detail);
@@ -99,7 +99,7 @@ fn explore_target(options: &explore::Options, target_name: &str, failures: &Path
     bar.finish_and_clear();
     println!("{} cases in {:.2}s: {:.0} cases/s", report.cases, report.seconds, report.rate());
     for finding in &report.findings {
-        let path = explore::write_finding(failures, target_name, options.seed, finding)
+        let path = explore::write_finding(failures, &target, options.seed, finding)
             .with_context(|| format!("cannot write into {}", failures.display()))?;
         println!(
             "FAIL case {}: {} failed: {}\n  shrunk from {} to {} in {} runs: {}\n  replay: {}",
@@ -110,7 +110,7 @@ fn explore_target(options: &explore::Options, target_name: &str, failures: &Path
             Size::of(&finding.scenario),
             finding.shrink_runs,
             path.display(),
-            explore::replay(&path, finding.seed(), target_name)
+            target.replay().command(&path, finding.seed())
         );
     }
     if report.findings.is_empty() && replayed_failures == 0 {

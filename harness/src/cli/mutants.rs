@@ -11,6 +11,7 @@ use clap::Args;
 use echo_harness::exit;
 use echo_harness::hunt::{catalogue, mutants};
 use echo_harness::report::table;
+use echo_harness::sim::target::Target;
 
 use super::shared::{all_cores, load_scenarios, parse_seconds};
 
@@ -48,11 +49,11 @@ pub fn run(args: MutantsArgs) -> anyhow::Result<u8> {
     if !only.is_empty() {
         for name in only {
             if mutants::find(name).is_none() {
-                let known: Vec<&str> = chosen.iter().map(|m| m.name).collect();
+                let known: Vec<&str> = chosen.iter().map(|m| m.name.as_str()).collect();
                 bail!("unknown mutant `{name}` in --only (known: {})", known.join(", "));
             }
         }
-        chosen.retain(|m| only.iter().any(|n| n == m.name));
+        chosen.retain(|m| only.iter().any(|n| *n == m.name));
     }
     if list {
         for m in &chosen {
@@ -61,7 +62,7 @@ pub fn run(args: MutantsArgs) -> anyhow::Result<u8> {
         return Ok(exit::HELD);
     }
     let scenarios = load_scenarios(dir)?;
-    let report = catalogue::run(&scenarios, chosen, all_cores(jobs), budget);
+    let report = catalogue::run(&scenarios, &Target::builtin(), chosen, all_cores(jobs), budget);
     let minimal = report_dir.join("mutants");
     report.write_minimal(&minimal).with_context(|| format!("cannot write {}", minimal.display()))?;
     if json {

@@ -8,7 +8,7 @@ use anyhow::bail;
 use clap::Args;
 
 use echo_harness::exit;
-use echo_harness::hunt::{check, twins};
+use echo_harness::hunt::{run as hunt_run, twins};
 use echo_harness::judge::judgement::Judgement;
 use echo_harness::judge::oracles::judge;
 use echo_harness::model::property::Verdict;
@@ -61,7 +61,7 @@ fn run_sim(file: &Path, seed: Option<u64>, trace: bool, target: &Target) -> anyh
     let scenario = twins::load(file)?;
     let seed = seed.unwrap_or(scenario.seeds[0]);
     println!("scenario {} seed {seed} target {}", scenario.name, target.name());
-    let (run, judgements) = check::run_and_judge(&scenario, seed, target);
+    let (run, judgements) = hunt_run::run_and_judge(&scenario, seed, target);
     print_run(&run, &judgements, trace)
 }
 

@@ -83,7 +83,7 @@ pub fn resolve_target(name: &str) -> anyhow::Result<Target> {
     match mutants::find(name) {
         Some(m) => Ok(m.target),
         None => {
-            let known: Vec<&str> = mutants::all().iter().map(|m| m.name).collect();
+            let known: Vec<String> = mutants::all().into_iter().map(|m| m.name).collect();
             bail!(
                 "unknown --target `{name}`: use builtin, a mutant ({}), or a command line with {{port}}",
                 known.join(", ")

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::hunt::check::run_and_judge;
 use crate::hunt::explore;
 use crate::hunt::mutants::Mutant;
+use crate::hunt::run::run_and_judge;
 use crate::hunt::shrink::{shrink, Size};
-use crate::judge::tally::replay_command;
 use crate::model::property::Verdict;
+use crate::model::replay::Replay;
 use crate::model::scenario::Scenario;
 use crate::sim::target::Target;
 
@@ -62,6 +62,8 @@ pub struct MutantReport {
 /// The correct server's run through the same suite.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CorrectReport {
+    /// The control: the correct server the mutants were planted in.
+    pub target: String,
     /// Runs in which a property failed: must be 0.
     pub false_alarms: usize,
     /// Runs made (the suite runs each seed twice, for determinism).
@@ -103,8 +105,15 @@ impl CatalogueReport {
     }
 }
 
-/// Hunts every mutant (on `jobs` threads) and runs the correct server, each within `budget` of wall time.
-pub fn run(scenarios: &[Scenario], mutants: Vec<Mutant>, jobs: usize, budget: Duration) -> CatalogueReport {
+/// Hunts every mutant (on `jobs` threads) and runs `control`, the correct server the mutants were planted in
+/// (which must raise no false alarm), each within `budget` of wall time.
+pub fn run(
+    scenarios: &[Scenario],
+    control: &Target,
+    mutants: Vec<Mutant>,
+    jobs: usize,
+    budget: Duration,
+) -> CatalogueReport {
     let started = Instant::now();
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<MutantReport>>> = Mutex::new((0..mutants.len()).map(|_| None).collect());
@@ -115,7 +124,7 @@ pub fn run(scenarios: &[Scenario], mutants: Vec<Mutant>, jobs: usize, budget: Du
                 // Job 0 is the correct server; jobs 1.. are the mutants.
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i == 0 {
-                    *correct.lock().expect("correct lock") = Some(run_correct(scenarios));
+                    *correct.lock().expect("correct lock") = Some(run_correct(scenarios, control));
                 } else if let Some(mutant) = mutants.get(i - 1) {
                     let report = hunt(mutant, scenarios, budget);
                     results.lock().expect("results lock")[i - 1] = Some(report);
@@ -140,8 +149,8 @@ pub fn hunt(mutant: &Mutant, scenarios: &[Scenario], budget: Duration) -> Mutant
     let started = Instant::now();
     let mut runs = 0;
     let mut report = MutantReport {
-        name: mutant.name.into(),
-        bug: mutant.bug.into(),
+        name: mutant.name.clone(),
+        bug: mutant.bug.clone(),
         caught: false,
         property: None,
         scenario: None,
@@ -163,6 +172,9 @@ pub fn hunt(mutant: &Mutant, scenarios: &[Scenario], budget: Duration) -> Mutant
                 report.seconds = started.elapsed().as_secs_f64();
                 return report;
             }
+            if mutant.target.unsupported(scenario).is_some() {
+                continue;
+            }
             let (_, judgements) = run_and_judge(scenario, seed, &mutant.target);
             runs += 2;
             let Some(failed) = judgements.into_iter().find(|j| j.verdict == Verdict::Fail) else { continue };
@@ -172,18 +184,19 @@ pub fn hunt(mutant: &Mutant, scenarios: &[Scenario], budget: Duration) -> Mutant
             report.property = Some(failed.property.name().into());
             report.scenario = Some(scenario.name.clone());
             report.seed = Some(seed);
-            report.replay = Some(replay_command(scenario, seed, mutant.name));
+            let replay = mutant.target.replay();
+            report.replay = Some(replay.command(&scenario.path, seed));
             let shrunk = shrink(scenario, seed, &mutant.target, failed.property, SHRINK_RUNS);
             let size = Size::of(&shrunk.scenario);
             report.minimal = Some(size);
             report.minimal_text = Some(size.to_string());
             report.minimal_scenario = Some(format!(
-                "# The smallest scenario found that still catches the mutant `{}` ({}): `{}` fails under seed {seed}.\n# Shrunk from scenarios/{}.toml. Replay: echo-harness run THIS_FILE --seed {seed} --target {} --trace\n{}",
+                "# The smallest scenario found that still catches the mutant `{}` ({}): `{}` fails under seed {seed}.\n# Shrunk from {}. Replay: {}\n{}",
                 mutant.name,
                 mutant.bug,
                 failed.property.name(),
-                scenario.name,
-                mutant.name,
+                scenario.path.display(),
+                replay.command(std::path::Path::new("THIS_FILE"), seed),
                 shrunk.scenario.to_toml()
             ));
             return report;
@@ -209,16 +222,23 @@ pub fn hunt(mutant: &Mutant, scenarios: &[Scenario], budget: Duration) -> Mutant
         report.property = Some(finding.property.name().into());
         report.scenario = Some(format!("explore case {}", finding.case));
         report.seed = Some(seed);
-        report.replay = Some(format!("echo-harness explore --seed {EXPLORE_SEED} --target {}", mutant.name));
+        let replay = mutant.target.replay();
+        report.replay = Some(match &replay {
+            Replay::Binary { target, .. } => format!("echo-harness explore --seed {EXPLORE_SEED} --target {target}"),
+            // Only the user's crate can build the target: the written minimal scenario replays it.
+            Replay::Library { .. } => {
+                replay.command(&std::path::Path::new("mutants").join(format!("{}.toml", mutant.name)), seed)
+            }
+        });
         report.minimal = Some(size);
         report.minimal_text = Some(size.to_string());
         report.minimal_scenario = Some(format!(
-            "# The smallest scenario found that still catches the mutant `{}` ({}): `{}` fails under seed {seed}.\n# Generated by `echo-harness explore --seed {EXPLORE_SEED}`, case {}, and shrunk. Replay: echo-harness run THIS_FILE --seed {seed} --target {} --trace\n{}",
+            "# The smallest scenario found that still catches the mutant `{}` ({}): `{}` fails under seed {seed}.\n# Generated by exploration (seed {EXPLORE_SEED}), case {}, and shrunk. Replay: {}\n{}",
             mutant.name,
             mutant.bug,
             finding.property.name(),
             finding.case,
-            mutant.name,
+            replay.command(std::path::Path::new("THIS_FILE"), seed),
             finding.scenario.to_toml()
         ));
     }
@@ -226,12 +246,15 @@ pub fn hunt(mutant: &Mutant, scenarios: &[Scenario], budget: Duration) -> Mutant
 }
 
 /// The correct server through every scenario and seed, then through a fixed exploration.
-fn run_correct(scenarios: &[Scenario]) -> CorrectReport {
-    let target = Target::builtin();
-    let mut report = CorrectReport { false_alarms: 0, runs: 0, explored: 0, first: None };
+fn run_correct(scenarios: &[Scenario], target: &Target) -> CorrectReport {
+    let mut report =
+        CorrectReport { target: target.name().to_string(), false_alarms: 0, runs: 0, explored: 0, first: None };
     for scenario in scenarios {
         for &seed in &scenario.seeds {
-            let (_, judgements) = run_and_judge(scenario, seed, &target);
+            if target.unsupported(scenario).is_some() {
+                continue;
+            }
+            let (_, judgements) = run_and_judge(scenario, seed, target);
             report.runs += 2;
             if let Some(j) = judgements.iter().find(|j| j.verdict == Verdict::Fail) {
                 report.false_alarms += 1;
@@ -249,7 +272,7 @@ fn run_correct(scenarios: &[Scenario]) -> CorrectReport {
         check_determinism: false,
         stop_at_first: true,
     };
-    let explored = explore::explore(&options, &target, &|_, _| {});
+    let explored = explore::explore(&options, target, &|_, _| {});
     report.runs += explored.cases as usize;
     report.explored = explored.cases;
     if let Some(f) = explored.findings.first() {

@@ -5,19 +5,37 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::judge::determinism::judge_determinism;
-use crate::judge::judgement::Judgement;
 use crate::judge::oracles::judge;
 use crate::judge::tally::{tally, ScenarioOutcome, SuiteReport};
 use crate::model::scenario::Scenario;
-use crate::model::trace::Run;
 use crate::real::runner::{self as real, RealTarget};
-use crate::sim::runner as sim;
 use crate::sim::target::Target;
 
-/// Runs every scenario under each of its seeds (plus a determinism re-run of each seed) on `jobs` threads.
+use super::replay;
+use super::run::run_and_judge;
+
+/// Runs every scenario under each of its seeds (plus a determinism re-run of each seed) on `jobs` threads. A
+/// scenario that depends on `[server]` settings the target does not take is skipped, and the report says why.
+///
+/// When `ECHO_HARNESS_REPLAY=TARGET:SEED:SCENARIO` names this target (a failure's replay line for a target the
+/// binary does not know), it runs that one scenario and seed instead, with the trace printed.
+///
+/// # Panics
+/// On an `ECHO_HARNESS_REPLAY` that cannot be read or names no scenario: the message says what it should be.
 pub fn check(scenarios: &[Scenario], target: &Target, jobs: usize) -> SuiteReport {
     let started = Instant::now();
+    if let Some(request) = replay::requested(target) {
+        let replayed =
+            request.and_then(|r| replay::replay(&r.scenario, r.seed, target)).unwrap_or_else(|e| panic!("{e}"));
+        let outcome = ScenarioOutcome {
+            judged: vec![(replayed.run, replayed.judgements)],
+            runs: 2,
+            seconds: started.elapsed().as_secs_f64(),
+            skipped: None,
+        };
+        let scenarios = [replayed.scenario];
+        return tally(&scenarios, target.name(), "sim", &target.replay(), &[outcome], started.elapsed().as_secs_f64());
+    }
     let next = AtomicUsize::new(0);
     let outcomes: Mutex<Vec<Option<ScenarioOutcome>>> = Mutex::new((0..scenarios.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
@@ -32,7 +50,7 @@ pub fn check(scenarios: &[Scenario], target: &Target, jobs: usize) -> SuiteRepor
     });
     let outcomes: Vec<ScenarioOutcome> =
         outcomes.into_inner().expect("outcomes lock").into_iter().map(|o| o.expect("every scenario ran")).collect();
-    tally(scenarios, target.name(), "sim", &outcomes, started.elapsed().as_secs_f64())
+    tally(scenarios, target.name(), "sim", &target.replay(), &outcomes, started.elapsed().as_secs_f64())
 }
 
 /// Runs every scenario under each of its seeds on real sockets on 127.0.0.1 (see [`crate::real::runner`]), `jobs`
@@ -82,29 +100,17 @@ pub fn check_real(scenarios: &[Scenario], target: &RealTarget, jobs: usize) -> S
     });
     let outcomes: Vec<ScenarioOutcome> =
         outcomes.into_inner().expect("outcomes lock").into_iter().map(|o| o.expect("every scenario ran")).collect();
-    tally(scenarios, &target.name(), "real", &outcomes, started.elapsed().as_secs_f64())
+    tally(scenarios, &target.name(), "real", &target.replay(), &outcomes, started.elapsed().as_secs_f64())
 }
 
 fn run_scenario(scenario: &Scenario, target: &Target) -> ScenarioOutcome {
+    if let Some(reason) = target.unsupported(scenario) {
+        return ScenarioOutcome { judged: Vec::new(), runs: 0, seconds: 0.0, skipped: Some(reason) };
+    }
     let started = Instant::now();
     let mut judged = Vec::new();
     for &seed in &scenario.seeds {
         judged.push(run_and_judge(scenario, seed, target));
     }
     ScenarioOutcome { runs: judged.len() * 2, judged, seconds: started.elapsed().as_secs_f64(), skipped: None }
-}
-
-/// Runs `scenario` under `seed` twice and judges it on every property, determinism included.
-pub fn run_and_judge(scenario: &Scenario, seed: u64, target: &Target) -> (Run, Vec<Judgement>) {
-    let (run, mut judgements) = run_once(scenario, seed, target);
-    let again = sim::run(scenario, seed, target);
-    judgements.push(judge_determinism(&run, &again));
-    (run, judgements)
-}
-
-/// Runs `scenario` under `seed` once and judges it on every property but determinism.
-pub fn run_once(scenario: &Scenario, seed: u64, target: &Target) -> (Run, Vec<Judgement>) {
-    let run = sim::run(scenario, seed, target);
-    let judgements = judge(scenario, &run);
-    (run, judgements)
 }

@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as ProptestConfig, RngAlgorithm, TestRng, TestRunner};
 
-use crate::hunt::check::{run_and_judge, run_once};
+use crate::hunt::run::{run_and_judge, run_once};
 use crate::hunt::shrink::Size;
 use crate::judge::judgement::Judgement;
 use crate::model::faults::{Chunk, Shaping};
@@ -187,28 +187,23 @@ fn run_case(options: &Options, target: &Target, case: u64) -> Option<Finding> {
     })
 }
 
-/// Writes a finding as a scenario file in `dir`; returns its path.
-pub fn write_finding(dir: &Path, target: &str, seed: u64, finding: &Finding) -> std::io::Result<PathBuf> {
+/// Writes a finding against `target` as a scenario file in `dir`; returns its path.
+pub fn write_finding(dir: &Path, target: &Target, seed: u64, finding: &Finding) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let path = dir.join(format!("{target}-seed{seed}-case{}.toml", finding.case));
+    let path = dir.join(format!("{}-seed{seed}-case{}.toml", target.name(), finding.case));
     let text = format!(
-        "# Found by `echo-harness explore --seed {seed} --target {target}`, case {}: `{}` failed:\n# {}\n# Shrunk from {} to {}.\n# Replay: {}\n{}",
+        "# Found by exploring `{}` with seed {seed}, case {}: `{}` failed:\n# {}\n# Shrunk from {} to {}.\n# Replay: {}\n{}",
+        target.name(),
         finding.case,
         finding.property.name(),
         finding.detail.replace('\n', " "),
         finding.original,
         Size::of(&finding.scenario),
-        replay(&path, finding.seed(), target),
+        target.replay().command(&path, finding.seed()),
         finding.scenario.to_toml()
     );
     std::fs::write(&path, text)?;
     Ok(path)
-}
-
-/// The command that replays a written finding.
-pub fn replay(path: &Path, seed: u64, target: &str) -> String {
-    let target = if target == "builtin" { String::new() } else { format!(" --target {target}") };
-    format!("echo-harness run {} --seed {seed}{target} --trace", path.display())
 }
 
 // The strategies. Simple alternatives come first: proptest shrinks towards them.

@@ -15,25 +15,33 @@ use crate::sim::target::Target;
 use crate::sut::net::{Listener, Stream};
 use crate::sut::server::{upper, upper_in_place, Config};
 
-/// One planted bug.
+/// One planted bug: the catalogue's own, or a user's (any [`Target`] with a name and a one-line bug), so a user
+/// can compute a mutation score for their own server and their own planted bugs with [`super::catalogue::run`].
+#[derive(Clone)]
 pub struct Mutant {
-    /// Its name in reports and on the command line.
-    pub name: &'static str,
+    /// Its name in reports (and, for the catalogue's own, on the command line).
+    pub name: String,
     /// The bug, in one line.
-    pub bug: &'static str,
+    pub bug: String,
     /// The server with the bug.
     pub target: Target,
+}
+
+impl Mutant {
+    /// A planted bug: `target` is the server with the bug described by `bug`; it is named as the target is.
+    pub fn new(bug: impl Into<String>, target: Target) -> Mutant {
+        Mutant { name: target.name().to_string(), bug: bug.into(), target }
+    }
 }
 
 /// Every mutant, in catalogue order.
 pub fn all() -> Vec<Mutant> {
     macro_rules! mutant {
         ($name:literal, $bug:literal, $run:path) => {
-            Mutant {
-                name: $name,
-                bug: $bug,
-                target: Target::configurable($name, |listener, config| Box::pin($run(listener, config))),
-            }
+            Mutant::new(
+                $bug,
+                Target::configurable($name, |listener, config| Box::pin($run(listener, config))).known_to_binary(),
+            )
         };
     }
     vec![
@@ -69,18 +77,18 @@ pub fn all() -> Vec<Mutant> {
         ),
         mutant!("drops_when_slow", "drops a reply when the client's socket is not writable at once", drops_when_slow),
         mutant!("slow_start", "takes 1.5 s after every start before it accepts anyone", slow_start),
-        Mutant {
-            name: "no_reuse_address",
-            bug: "does not set SO_REUSEADDR before bind: a quick restart meets \"Address already in use\"",
-            target: Target::binding("no_reuse_address", |binder, config| {
+        Mutant::new(
+            "does not set SO_REUSEADDR before bind: a quick restart meets \"Address already in use\"",
+            Target::binding("no_reuse_address", |binder, config| {
                 Box::pin(async move {
                     // BUG: bind without SO_REUSEADDR.
                     if let Ok(listener) = binder.bind(false).await {
                         crate::sut::server::run(listener, config, std::future::pending::<()>()).await
                     }
                 })
-            }),
-        },
+            })
+            .known_to_binary(),
+        ),
     ]
 }
 

@@ -1,7 +1,7 @@
 //! Shrinking a failing scenario: remove clients, faults and messages, shorten payloads and pipelines, as long
 //! as the same property still fails under the same seed. What is left is the smallest story of the bug.
 
-use crate::hunt::check::run_and_judge;
+use crate::hunt::run::run_and_judge;
 use crate::model::property::{Property, Verdict};
 use crate::model::scenario::{Action, End, Payload, Scenario, Who};
 use crate::sim::target::Target;

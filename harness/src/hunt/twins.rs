@@ -9,8 +9,8 @@ use crate::model::property::{Property, Verdict};
 use crate::model::scenario::{Scenario, ScenarioError, Twin};
 use crate::sim::target::Target;
 
-use super::check::run_and_judge;
 use super::mutants;
+use super::run::run_and_judge;
 
 /// Loads and validates one scenario file, its twins' mutants included.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
@@ -32,7 +32,7 @@ pub fn check_mutants(scenario: &Scenario) -> Result<(), ScenarioError> {
     for twin in &scenario.twins {
         let Some(name) = &twin.mutant else { continue };
         if mutants::find(name).is_none() {
-            let names: Vec<&str> = mutants::all().iter().map(|m| m.name).collect();
+            let names: Vec<String> = mutants::all().into_iter().map(|m| m.name).collect();
             let (line, column) = twin.mutant_at.unwrap_or((1, 1));
             return Err(ScenarioError::Invalid {
                 path: scenario.path.clone(),

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::model::property::{Property, Verdict};
+use crate::model::replay::Replay;
 use crate::model::scenario::Scenario;
 use crate::model::trace::Run;
 
@@ -113,6 +114,7 @@ pub fn tally(
     scenarios: &[Scenario],
     target: &str,
     backend: &str,
+    replay: &Replay,
     outcomes: &[ScenarioOutcome],
     seconds: f64,
 ) -> SuiteReport {
@@ -132,15 +134,7 @@ pub fn tally(
                         Verdict::Pass => {}
                         Verdict::Fail => {
                             failures += 1;
-                            first_failure.get_or_insert_with(|| {
-                                let mut evidence = failure_evidence(scenario, run, j, target);
-                                if backend != "sim" {
-                                    evidence.replay = evidence
-                                        .replay
-                                        .map(|r| r.replace(" --trace", &format!(" --backend {backend} --trace")));
-                                }
-                                evidence
-                            });
+                            first_failure.get_or_insert_with(|| failure_evidence(scenario, run, j, replay));
                         }
                     }
                     runs += 1;
@@ -217,24 +211,14 @@ fn summary(detail: &str) -> Evidence {
     Evidence { scenario: None, seed: None, detail: detail.into(), replay: None, trace_tail: Vec::new() }
 }
 
-/// The evidence of a failed judgement: located, with the trace's tail and a replay command.
-pub fn failure_evidence(scenario: &Scenario, run: &Run, judgement: &Judgement, target: &str) -> Evidence {
+/// The evidence of a failed judgement: located, with the trace's tail and the line that replays it.
+pub fn failure_evidence(scenario: &Scenario, run: &Run, judgement: &Judgement, replay: &Replay) -> Evidence {
     let tail = run.records.len().saturating_sub(EVIDENCE_TAIL);
     Evidence {
         scenario: Some(scenario.name.clone()),
         seed: Some(run.seed),
         detail: judgement.detail.clone(),
-        replay: Some(replay_command(scenario, run.seed, target)),
+        replay: Some(replay.command(&scenario.path, run.seed)),
         trace_tail: run.records[tail..].iter().map(|r| r.to_string()).collect(),
     }
-}
-
-/// The one command that replays a run, trace included.
-pub fn replay_command(scenario: &Scenario, seed: u64, target: &str) -> String {
-    let target = match target {
-        "builtin" => String::new(),
-        t if t.contains(char::is_whitespace) => format!(" --target '{t}'"),
-        t => format!(" --target {t}"),
-    };
-    format!("echo-harness run {} --seed {seed}{target} --trace", scenario.path.display())
 }

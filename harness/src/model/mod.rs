@@ -4,6 +4,7 @@
 
 pub mod faults;
 pub mod property;
+pub mod replay;
 pub mod scenario;
 pub mod script;
 pub mod trace;

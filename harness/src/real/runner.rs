@@ -20,6 +20,7 @@ use tokio::net::TcpStream;
 
 use super::launch::{free_port, Managed, Server};
 use crate::model::faults::{Shaped, Shaping};
+use crate::model::replay::Replay;
 use crate::model::scenario::{Action, Direction, Expect, Scenario};
 use crate::model::script::{ClientScript, Log, Wire};
 use crate::model::trace::Run;
@@ -44,6 +45,11 @@ impl RealTarget {
             RealTarget::Builtin => "builtin".into(),
             RealTarget::External(s) => s.name(),
         }
+    }
+
+    /// How a failure against it is replayed: through the binary, on real sockets.
+    pub fn replay(&self) -> Replay {
+        Replay::Binary { target: self.name(), backend: "real".into() }
     }
 }
 

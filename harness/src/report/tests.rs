@@ -86,6 +86,7 @@ fn sample() -> CheckReport {
                 },
             ],
             correct_server: crate::hunt::catalogue::CorrectReport {
+                target: "builtin".into(),
                 false_alarms: 0,
                 runs: 328,
                 explored: 200,

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::model::faults::Shaping;
+use crate::model::replay::Replay;
+use crate::model::scenario::Scenario;
 use crate::model::script::Log;
 use crate::model::trace::Event;
 use crate::sut::net::{self, rebind_allowed, Network};
@@ -42,6 +44,12 @@ pub struct Target {
     name: Arc<str>,
     /// Starts one incarnation of the server process.
     serve: Arc<dyn Fn(Binder, server::Config) -> ServeFuture + Send + Sync>,
+    /// Whether the server honours a scenario's `[server]` settings (connection limit, idle timeout): a scenario
+    /// that depends on them is skipped, with the reason, for a target that does not.
+    takes_settings: bool,
+    /// Whether the binary can rebuild it from its name (`--target NAME`), which decides how a failure is
+    /// replayed: the built-in server and the catalogue's mutants can; a user's server is replayed by their test.
+    known_to_binary: bool,
 }
 
 impl Target {
@@ -51,14 +59,15 @@ impl Target {
         serve: impl Fn(ProcessListener) -> ServeFuture + Send + Sync + 'static,
     ) -> Target {
         let serve = Arc::new(serve);
-        Target::binding(name, move |binder, _config| {
+        let target = Target::binding(name, move |binder, _config| {
             let serve = serve.clone();
             Box::pin(async move {
                 if let Ok(listener) = binder.bind(true).await {
                     serve(listener).await
                 }
             })
-        })
+        });
+        Target { takes_settings: false, ..target }
     }
 
     /// A target that takes the scenario's `[server]` settings (buffer, connection limit, idle timeout).
@@ -77,12 +86,12 @@ impl Target {
         })
     }
 
-    /// A target that binds its listener itself, through `binder`.
+    /// A target that binds its listener itself, through `binder`, and is handed the scenario's `[server]` settings.
     pub fn binding(
         name: impl Into<Arc<str>>,
         serve: impl Fn(Binder, server::Config) -> ServeFuture + Send + Sync + 'static,
     ) -> Target {
-        Target { name: name.into(), serve: Arc::new(serve) }
+        Target { name: name.into(), serve: Arc::new(serve), takes_settings: true, known_to_binary: false }
     }
 
     /// The built-in server, configured by each scenario's `[server]` table, never shut down (it dies with its
@@ -91,6 +100,44 @@ impl Target {
         Target::configurable("builtin", |listener, config| {
             Box::pin(server::run(listener, config, std::future::pending::<()>()))
         })
+        .known_to_binary()
+    }
+
+    /// Marks a target the `echo-harness` binary can rebuild from its name (`--target NAME`): the built-in
+    /// server and the catalogue's planted bugs. Failures then print a replay through the binary.
+    #[doc(hidden)]
+    pub fn known_to_binary(self) -> Target {
+        Target { known_to_binary: true, ..self }
+    }
+
+    /// How a failure against this target is replayed.
+    pub fn replay(&self) -> Replay {
+        if self.known_to_binary {
+            Replay::Binary { target: self.name.to_string(), backend: "sim".into() }
+        } else {
+            Replay::Library { target: self.name.to_string() }
+        }
+    }
+
+    /// Why `scenario` cannot judge this target (it is then skipped and the report says why): it sets a
+    /// connection limit or an idle timeout in `[server]` that a target made with [`Target::new`] never receives.
+    pub fn unsupported(&self, scenario: &Scenario) -> Option<String> {
+        let config = &scenario.server.config;
+        let mut settings = Vec::new();
+        if let Some(n) = config.max_connections {
+            settings.push(format!("max_connections = {n}"));
+        }
+        if let Some(t) = config.idle_timeout {
+            settings.push(format!("idle_timeout_ms = {}", t.as_millis()));
+        }
+        if self.takes_settings || settings.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "it sets [server] {} and `{}` does not take [server] settings (make it with Target::configurable)",
+            settings.join(", "),
+            self.name
+        ))
     }
 
     /// Starts one incarnation: binding through `binder`, serving until it returns.

@@ -10,6 +10,8 @@ use toml::Spanned;
 use crate::model::property::Property;
 
 use super::file::{line_column, parse_one};
+
+include!(concat!(env!("OUT_DIR"), "/suite.rs"));
 use super::types::{Scenario, ScenarioError, Twin};
 
 impl Scenario {
@@ -34,6 +36,25 @@ impl Scenario {
         }
         paths.sort();
         paths.iter().map(|p| Scenario::load(p)).collect()
+    }
+
+    /// The scenario suite that ships with echo-harness (`scenarios/*.toml`, embedded when the library is built),
+    /// in file-name order: what `echo-harness check` runs, available from any crate.
+    pub fn suite() -> Vec<Scenario> {
+        SUITE
+            .iter()
+            .map(|(path, text)| {
+                Scenario::parse(Path::new(path), text).unwrap_or_else(|e| panic!("the embedded suite is valid: {e}"))
+            })
+            .collect()
+    }
+
+    /// The scenario of the embedded suite called `name` (`slow_reader`, or `scenarios/slow_reader.toml`).
+    pub fn from_suite(name: &str) -> Option<Scenario> {
+        let stem = name.strip_prefix("scenarios/").unwrap_or(name);
+        let stem = stem.strip_suffix(".toml").unwrap_or(stem);
+        let (path, text) = SUITE.iter().find(|(path, _)| Path::new(path).file_stem().is_some_and(|s| s == stem))?;
+        Scenario::parse(Path::new(path), text).ok()
     }
 
     /// Parses and validates scenario text; `path` names it in errors and gives its name.

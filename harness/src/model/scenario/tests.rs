@@ -180,3 +180,18 @@ fn mistakes_are_located() {
         assert!(!err.contains('\n'), "{err:?} should be one line");
     }
 }
+
+#[test]
+fn the_embedded_suite_is_the_scenarios_directory() {
+    let suite = Scenario::suite();
+    let dir = Scenario::load_dir(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"))).unwrap();
+    assert_eq!(suite.len(), dir.len());
+    for (embedded, file) in suite.iter().zip(&dir) {
+        assert_eq!(embedded.name, file.name);
+        assert_eq!(embedded.path, Path::new("scenarios").join(format!("{}.toml", file.name)));
+        assert_eq!(embedded.to_toml(), file.to_toml(), "{}", file.name);
+    }
+    assert_eq!(Scenario::from_suite("slow_reader").unwrap().name, "slow_reader");
+    assert_eq!(Scenario::from_suite("scenarios/slow_reader.toml").unwrap().name, "slow_reader");
+    assert!(Scenario::from_suite("nope").is_none());
+}
