@@ -14,7 +14,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -86,8 +86,7 @@ impl Listener for ProcessListener {
     async fn accept(&mut self) -> io::Result<(Self::Stream, SocketAddr)> {
         let (stream, peer) = self.inner.accept().await?;
         self.accepted += 1;
-        let stream =
-            ProcessStream { slot: self.sockets.register(stream), fin: FinRoom::default(), ahead: ReadAhead::default() };
+        let stream = ProcessStream::new(self.sockets.register(stream));
         let seed = self.seed ^ self.accepted.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         Ok((Shaped::new(stream, self.shaping, seed), peer))
     }
@@ -105,6 +104,61 @@ pub struct ProcessStream {
     fin: FinRoom,
     /// What was read ahead while a write waited (see [`ProcessStream::poll_write`]), served to the next reads.
     ahead: ReadAhead,
+    /// The tasks waiting on the read side: the reader's and the read-ahead's of a pending write.
+    waiters: Arc<ReadWaiters>,
+    /// Wakes every task in `waiters`: the one waker turmoil's read side is given.
+    read_waker: Waker,
+}
+
+/// The tasks that wait on one stream's read side.
+///
+/// A turmoil stream keeps one read waker, and the last `poll_read` replaces it. With `tokio::io::split` the
+/// application's reads and a write's read-ahead (see [`ProcessStream::poll_write`]) come from different tasks,
+/// so each would take the other's wake-up: the reader would never learn of new data, or a write waiting for
+/// credit would never learn of a reset. turmoil is therefore always given a waker that wakes both tasks.
+#[derive(Default)]
+struct ReadWaiters {
+    /// The application's read that pended, and the read-ahead of the write that pended, in that order.
+    tasks: Mutex<[Option<Waker>; 2]>,
+}
+
+/// Which task waits on the read side.
+#[derive(Clone, Copy)]
+enum Waiter {
+    /// The application's `poll_read`.
+    Reader = 0,
+    /// The read-ahead of a pending `poll_write`.
+    Writer = 1,
+}
+
+impl ReadWaiters {
+    /// Records that `waiter` waits, on the task of `waker`.
+    fn wait(&self, waiter: Waiter, waker: &Waker) {
+        let mut tasks = self.tasks.lock().expect("waiters lock");
+        match &mut tasks[waiter as usize] {
+            Some(known) if known.will_wake(waker) => {}
+            slot => *slot = Some(waker.clone()),
+        }
+    }
+
+    /// Records that `waiter` no longer waits.
+    fn done(&self, waiter: Waiter) {
+        self.tasks.lock().expect("waiters lock")[waiter as usize] = None;
+    }
+}
+
+impl Wake for ReadWaiters {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // Taken first, woken after: a woken task that polls again at once must find the lock free.
+        let tasks = std::mem::take(&mut *self.tasks.lock().expect("waiters lock"));
+        for waker in tasks.into_iter().flatten() {
+            waker.wake();
+        }
+    }
 }
 
 /// Bytes read ahead of the application, and how the read side ended if it did.
@@ -130,6 +184,12 @@ fn killed() -> io::Error {
 }
 
 impl ProcessStream {
+    fn new(slot: Slot) -> Self {
+        let waiters = Arc::new(ReadWaiters::default());
+        let read_waker = Waker::from(waiters.clone());
+        ProcessStream { slot, fin: FinRoom::default(), ahead: ReadAhead::default(), waiters, read_waker }
+    }
+
     fn with<T>(&self, f: impl FnOnce(Pin<&mut turmoil::net::TcpStream>) -> Poll<io::Result<T>>) -> Poll<io::Result<T>> {
         match self.slot.lock().expect("slot lock").as_mut() {
             Some(stream) => f(Pin::new(stream)),
@@ -157,7 +217,12 @@ impl AsyncRead for ProcessStream {
         if ahead.eof {
             return Poll::Ready(Ok(()));
         }
-        self.with(|s| s.poll_read(cx, buf))
+        self.waiters.wait(Waiter::Reader, cx.waker());
+        let read = self.with(|s| s.poll_read(&mut Context::from_waker(&self.read_waker), buf));
+        if read.is_ready() {
+            self.waiters.done(Waiter::Reader);
+        }
+        read
     }
 }
 
@@ -165,25 +230,34 @@ impl AsyncWrite for ProcessStream {
     /// turmoil 0.7.2 never wakes a write that waits for flow-control credit when the peer resets the connection
     /// (a kernel fails it with ECONNRESET), so a server writing to a vanished client would wait forever. While
     /// a write waits, the read side is read ahead (keeping the bytes for later reads) to learn of a reset, and
-    /// the write then fails as the kernel's would.
+    /// the write then fails as the kernel's would. The read-ahead may run on another task than the reads (a split
+    /// stream), so turmoil is given the waker of both (see [`ReadWaiters`]).
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         let mut slot = this.slot.lock().expect("slot lock");
         let Some(stream) = slot.as_mut() else { return Poll::Ready(Err(killed())) };
         let written = Pin::new(&mut *stream).poll_write(cx, buf);
         if written.is_ready() {
+            this.waiters.done(Waiter::Writer);
             return written;
         }
         let ahead = &mut this.ahead;
+        if !ahead.eof && ahead.error.is_none() {
+            this.waiters.wait(Waiter::Writer, cx.waker());
+        }
+        let mut both = Context::from_waker(&this.read_waker);
         while !ahead.eof && ahead.error.is_none() {
             let mut chunk = [0u8; 4096];
             let mut read = ReadBuf::new(&mut chunk);
-            match Pin::new(&mut *stream).poll_read(cx, &mut read) {
+            match Pin::new(&mut *stream).poll_read(&mut both, &mut read) {
                 Poll::Ready(Ok(())) if read.filled().is_empty() => ahead.eof = true,
                 Poll::Ready(Ok(())) => ahead.bytes.extend(read.filled()),
                 Poll::Ready(Err(e)) => ahead.error = Some(e.kind()),
                 Poll::Pending => break,
             }
+        }
+        if ahead.eof || ahead.error.is_some() {
+            this.waiters.done(Waiter::Writer);
         }
         match ahead.error {
             Some(kind) => Poll::Ready(Err(kind.into())),
@@ -280,5 +354,158 @@ impl AsyncWrite for ClientSocket {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         this.fin.poll_shutdown(Pin::new(&mut this.inner), cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+
+    use super::*;
+
+    type Halves = (ReadHalf<Shaped<ProcessStream>>, WriteHalf<Shaped<ProcessStream>>);
+
+    /// A simulation whose receive windows hold 2 segments, so a third unread write waits for credit.
+    fn sim<'a>() -> turmoil::Sim<'a> {
+        turmoil::Builder::new()
+            .rng_seed(1)
+            .epoch(crate::sim::epoch())
+            .simulation_duration(Duration::from_secs(5))
+            .min_message_latency(Duration::from_millis(1))
+            .max_message_latency(Duration::from_millis(1))
+            .tcp_capacity(2)
+            .build()
+    }
+
+    /// Accepts one connection on `server:8081` as the runner does, split into a read half and a write half.
+    async fn accept_split() -> io::Result<Halves> {
+        let listener = turmoil::net::TcpListener::bind(("0.0.0.0", 8081)).await?;
+        let mut listener = ProcessListener::new(listener, Sockets::default(), Shaping::default(), 0);
+        let (stream, _) = listener.accept().await?;
+        Ok(tokio::io::split(stream))
+    }
+
+    /// Fills the client's window: the third 1-byte write waits for credit (the client reads nothing), reading
+    /// ahead meanwhile. Returns the third write's outcome, if it ever ends.
+    async fn fill_window(writer: &mut WriteHalf<Shaped<ProcessStream>>, full: &AtomicBool) -> io::Result<()> {
+        writer.write_all(b"a").await?;
+        writer.write_all(b"b").await?;
+        full.store(true, Ordering::SeqCst);
+        writer.write_all(b"c").await
+    }
+
+    /// Waits up to a second of simulated time for `flag`.
+    async fn eventually(flag: &AtomicBool, what: &str) -> turmoil::Result {
+        for _ in 0..1000 {
+            if flag.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Err(what.into())
+    }
+
+    #[test]
+    fn a_write_waiting_for_credit_leaves_the_reader_its_wake_up() {
+        let (full, read) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let mut sim = sim();
+        let (f, r) = (full.clone(), read.clone());
+        sim.host("server", move || {
+            let (full, read) = (f.clone(), r.clone());
+            async move {
+                let (mut reader, mut writer) = accept_split().await?;
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 16];
+                    let n = reader.read(&mut buf).await?;
+                    read.store(&buf[..n] == b"hello", Ordering::SeqCst);
+                    io::Result::Ok(())
+                });
+                // The reader waits first; then this task's write waits for credit, reading ahead.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                fill_window(&mut writer, &full).await?;
+                Ok(())
+            }
+        });
+        sim.client("client", async move {
+            let mut stream = turmoil::net::TcpStream::connect(("server", 8081)).await?;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(full.load(Ordering::SeqCst), "the server's third write should be waiting for credit");
+            stream.write_all(b"hello").await?;
+            eventually(&read, "the server's reader was never woken for the bytes sent while its writer waited").await
+        });
+        sim.run().unwrap();
+    }
+
+    #[test]
+    fn a_reset_fails_a_write_waiting_for_credit_while_the_reader_waits_too() {
+        let (full, failed) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let mut sim = sim();
+        let (f, e) = (full.clone(), failed.clone());
+        sim.host("server", move || {
+            let (full, failed) = (f.clone(), e.clone());
+            async move {
+                let (mut reader, mut writer) = accept_split().await?;
+                tokio::spawn(async move {
+                    let third = fill_window(&mut writer, &full).await;
+                    failed.store(third.is_err(), Ordering::SeqCst);
+                });
+                // The writer waits for credit first; then this task's read waits too.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                let mut buf = [0u8; 16];
+                let _ = reader.read(&mut buf).await;
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+        });
+        sim.client("client", async move {
+            let stream = turmoil::net::TcpStream::connect(("server", 8081)).await?;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(full.load(Ordering::SeqCst), "the server's third write should be waiting for credit");
+            drop(stream); // unread data: a reset
+            eventually(&failed, "the server's write waiting for credit never learned of the reset").await
+        });
+        sim.run().unwrap();
+    }
+
+    #[test]
+    fn bytes_read_ahead_reach_the_split_reader_in_order_then_eof() {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let mut sim = sim();
+        let g = got.clone();
+        sim.host("server", move || {
+            let got = g.clone();
+            async move {
+                let (mut reader, mut writer) = accept_split().await?;
+                let full = Arc::new(AtomicBool::new(false));
+                tokio::spawn(async move { fill_window(&mut writer, &full).await });
+                // Let the pending write read the client's bytes and its FIN ahead, then read them.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let mut all = Vec::new();
+                reader.read_to_end(&mut all).await?;
+                *got.lock().unwrap() = all;
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+        });
+        let done = got.clone();
+        sim.client("client", async move {
+            let mut stream = turmoil::net::TcpStream::connect(("server", 8081)).await?;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            for part in [&b"one "[..], b"two ", b"three"] {
+                stream.write_all(part).await?;
+            }
+            stream.shutdown().await?;
+            for _ in 0..1000 {
+                if !done.lock().unwrap().is_empty() {
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Err("the server never read to EOF".into())
+        });
+        sim.run().unwrap();
+        assert_eq!(&*got.lock().unwrap(), b"one two three");
     }
 }
