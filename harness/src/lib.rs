@@ -30,12 +30,14 @@
 //! 7. [`report`]: [`report::check_report::CheckReport`] (the suite with the kernel checks and the catalogue
 //!    beside it) and the reporters, pure functions of it: table, JSON, Markdown.
 //!
-//! The binary (`harness/src/main.rs` and `harness/src/cli/`, one module per subcommand) sits above them all.
+//! [`prelude`] re-exports what a user's test needs (`Target`, `Scenario::suite`, `check`, `replay`, the server's
+//! building blocks). The binary (`harness/src/main.rs` and `harness/src/cli/`, one module per subcommand) sits
+//! above them all.
 //! `harness/tests/layout.rs` reads every `use crate::` line and fails on an import against this order.
 
-// Simulated runs rely on tokio's unstable runtime options (deterministic task panics and `select!`).
-#[cfg(not(tokio_unstable))]
-compile_error!("build with `--cfg tokio_unstable` (set in .cargo/config.toml): simulated runs depend on it");
+// Without `--cfg tokio_unstable` (which a dependency's `.cargo/config.toml` cannot set for the crate using it)
+// everything works and the harness's own code replays exactly (its `select!`s are biased); only a server under
+// test with an unbiased `select!` may then not replay, and the determinism property says how to add the flag.
 
 pub mod sut;
 
@@ -50,6 +52,8 @@ pub mod real;
 pub mod hunt;
 
 pub mod report;
+
+pub mod prelude;
 
 /// Process exit codes of the `echo-harness` binary.
 pub mod exit {

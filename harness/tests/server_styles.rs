@@ -17,13 +17,13 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use echo_harness::check;
-use echo_harness::explore::{self, Options};
-use echo_harness::net::{Listener, Stream};
-use echo_harness::oracle::Verdict;
-use echo_harness::report;
-use echo_harness::scenario::Scenario;
-use echo_harness::sim::Target;
+use echo_harness::hunt::check;
+use echo_harness::hunt::explore::{self, Options};
+use echo_harness::model::property::Verdict;
+use echo_harness::model::scenario::Scenario;
+use echo_harness::report::table;
+use echo_harness::sim::target::Target;
+use echo_harness::sut::net::{Listener, Stream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter, ReadBuf};
 use tokio::sync::mpsc;
@@ -272,18 +272,18 @@ fn style(name: &str) -> Target {
 /// no-leak only.
 fn passes_the_suite(name: &str) {
     let target = style(name);
-    let scenarios = Scenario::load_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios").as_ref()).unwrap();
+    let scenarios = Scenario::suite();
     // These styles have no idle timeout. turmoil never retransmits, so a connection cut by a partition or a lossy
     // link never delivers its FIN: only an idle timeout closes it, and the scenarios that set one in `[server]`
     // count on it for no-leak.
     let (timed, untimed): (Vec<Scenario>, Vec<Scenario>) =
         scenarios.into_iter().partition(|s| s.server.config.idle_timeout.is_some());
     let report = check::check(&untimed, &target, 2);
-    assert_eq!(report.verdict, Verdict::Pass, "{}", report::table(&report));
+    assert_eq!(report.verdict, Verdict::Pass, "{}", table::suite_table(&report));
     let report = check::check(&timed, &target, 2);
     let broken = report.properties.iter().filter(|p| p.verdict == Verdict::Fail && p.name != "no-leak");
     let broken: Vec<&str> = broken.map(|p| p.name.as_str()).collect();
-    assert!(broken.is_empty(), "{broken:?} failed\n{}", report::table(&report));
+    assert!(broken.is_empty(), "{broken:?} failed\n{}", table::suite_table(&report));
 }
 
 /// A bounded exploration finds nothing.

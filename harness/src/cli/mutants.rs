@@ -53,7 +53,7 @@ pub fn run(args: MutantsArgs) -> anyhow::Result<u8> {
                 bail!("unknown mutant `{name}` in --only (known: {})", known.join(", "));
             }
         }
-        chosen.retain(|m| only.iter().any(|n| *n == m.name));
+        chosen.retain(|m| only.contains(&m.name));
     }
     if list {
         for m in &chosen {

@@ -7,12 +7,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use std::io;
-
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 
 use crate::sim::target::Target;
-use crate::sut::net::{Listener, Stream};
+use crate::sut::blocks::{accept_loop, echo, read, write_all};
+use crate::sut::net::Listener;
 use crate::sut::server::{upper, upper_in_place, Config};
 
 /// One planted bug: the catalogue's own, or a user's (any [`Target`] with a name and a one-line bug), so a user
@@ -97,57 +96,6 @@ pub fn find(name: &str) -> Option<Mutant> {
     all().into_iter().find(|m| m.name == name)
 }
 
-/// The correct accept loop: a task per connection running `conversation`.
-async fn accept_loop<L, F, Fut>(mut listener: L, config: Config, conversation: F)
-where
-    L: Listener,
-    F: Fn(L::Stream, Config) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    while let Ok((stream, _)) = listener.accept().await {
-        tokio::spawn(conversation(stream, config.clone()));
-    }
-}
-
-/// A read bounded by the idle timeout, as the real server's: silence reads as EOF.
-async fn read<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut [u8], config: &Config) -> io::Result<usize> {
-    match config.idle_timeout {
-        Some(idle) => tokio::time::timeout(idle, stream.read(buf)).await.unwrap_or(Ok(0)),
-        None => stream.read(buf).await,
-    }
-}
-
-/// A complete write that gives up after the idle timeout without progress, as the real server's.
-async fn write_all<S: AsyncWrite + Unpin>(stream: &mut S, buf: &[u8], config: &Config) -> io::Result<()> {
-    let mut sent = 0;
-    while sent < buf.len() {
-        let written = match config.idle_timeout {
-            Some(idle) => tokio::time::timeout(idle, stream.write(&buf[sent..]))
-                .await
-                .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
-            None => stream.write(&buf[sent..]).await,
-        };
-        match written? {
-            0 => return Err(io::ErrorKind::WriteZero.into()),
-            k => sent += k,
-        }
-    }
-    Ok(())
-}
-
-/// The correct communication loop, for mutants whose bug is elsewhere.
-async fn echo<S: Stream>(mut stream: S, config: &Config) -> io::Result<()> {
-    let mut buf = vec![0u8; config.buffer_size];
-    loop {
-        let n = read(&mut stream, &mut buf, config).await?;
-        if n == 0 {
-            return stream.shutdown().await;
-        }
-        upper_in_place(&mut buf[..n]);
-        write_all(&mut stream, &buf[..n], config).await?;
-    }
-}
-
 async fn partial_send<L: Listener>(listener: L, config: Config) {
     accept_loop(listener, config, |mut stream, config| async move {
         let mut buf = vec![0u8; config.buffer_size];
@@ -193,6 +141,8 @@ async fn dies_on_client_error<L: Listener>(mut listener: L, config: Config) {
     let (died, mut death) = tokio::sync::mpsc::channel::<()>(1);
     loop {
         tokio::select! {
+            biased;
+            _ = death.recv() => return,
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { return };
                 let (died, config) = (died.clone(), config.clone());
@@ -202,7 +152,6 @@ async fn dies_on_client_error<L: Listener>(mut listener: L, config: Config) {
                     }
                 });
             }
-            _ = death.recv() => return,
         }
     }
 }

@@ -371,7 +371,7 @@ mod tests {
     fn sim<'a>() -> turmoil::Sim<'a> {
         turmoil::Builder::new()
             .rng_seed(1)
-            .epoch(crate::sim::epoch())
+            .epoch(crate::sim::target::epoch())
             .simulation_duration(Duration::from_secs(5))
             .min_message_latency(Duration::from_millis(1))
             .max_message_latency(Duration::from_millis(1))

@@ -94,6 +94,7 @@ pub fn run(scenario: &Scenario, seed: u64, target: &Target) -> Run {
                     return Ok(());
                 };
                 tokio::select! {
+                    biased;
                     _ = &mut serving => exited.store(true, Ordering::Relaxed), // the process exited on its own
                     _ = kill.notified() => {}
                 }

@@ -181,9 +181,12 @@ impl<S: Stream> Client<S> {
         while received < reply.len() {
             let step = tokio::time::timeout(io_timeout, async {
                 match (sent < message.len(), received < sent) {
+                    // Biased, reads first: the same choice on every run whatever the build (an unbiased `select!`
+                    // draws from an RNG that only `--cfg tokio_unstable` seeds), and a reply taken frees the server.
                     (true, true) => tokio::select! {
-                        w = wr.write(&message[sent..]) => Step::Wrote(w),
+                        biased;
                         r = rd.read(&mut reply[received..sent]) => Step::Read(r),
+                        w = wr.write(&message[sent..]) => Step::Wrote(w),
                     },
                     (true, false) => Step::Wrote(wr.write(&message[sent..]).await),
                     (false, _) => Step::Read(rd.read(&mut reply[received..]).await),
@@ -265,10 +268,11 @@ impl<S: Stream> Client<S> {
             let step = tokio::time::timeout(io_timeout, async {
                 if !shut {
                     tokio::select! {
+                        biased;
+                        r = rd.read(&mut chunk) => Step::Read(r),
                         w = async {
                             if sent < message.len() { wr.write(&message[sent..]).await } else { wr.shutdown().await.map(|()| 0) }
                         } => Step::Wrote(w),
-                        r = rd.read(&mut chunk) => Step::Read(r),
                     }
                 } else {
                     Step::Read(rd.read(&mut chunk).await)

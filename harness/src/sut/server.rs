@@ -89,9 +89,11 @@ pub async fn run<L: Listener>(mut listener: L, config: Config, shutdown: impl Fu
         }
     };
 
+    // Every `select!` here is biased (shutdown first): the same choice on every run, in any build.
     tokio::select! {
-        _ = accept_loop => {}
+        biased;
         _ = shutdown => tracing::info!("shutting down"),
+        _ = accept_loop => {}
     }
     drop(listener);
     stop.cancel();
@@ -105,6 +107,7 @@ async fn serve_connection<S: Stream>(mut stream: S, config: &Config, stop: &Canc
     let mut buf = vec![0u8; config.buffer_size.max(1)];
     loop {
         let n = tokio::select! {
+            biased;
             _ = stop.cancelled() => break,
             read = idle_bounded(config.idle_timeout, stream.read(&mut buf)) => match read? {
                 Some(n) => n,
@@ -120,6 +123,7 @@ async fn serve_connection<S: Stream>(mut stream: S, config: &Config, stop: &Canc
         let mut sent = 0;
         while sent < n {
             tokio::select! {
+                biased;
                 _ = stop.cancelled() => return stream.shutdown().await,
                 written = idle_bounded(config.idle_timeout, stream.write(&buf[sent..n])) => match written? {
                     Some(0) => return Err(std::io::ErrorKind::WriteZero.into()),
