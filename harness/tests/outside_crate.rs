@@ -69,7 +69,8 @@ fn cargo_test(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     // The user's build, not this one's: no flags leak in from the environment.
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS", "RUSTDOCFLAGS", "ECHO_HARNESS_REPLAY"] {
+    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS", "RUSTDOCFLAGS", "ECHO_HARNESS_REPLAY"]
+    {
         command.env_remove(var);
     }
     for (key, value) in envs {

@@ -21,7 +21,7 @@ use crate::sim::target::Target;
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(10);
 
 /// Simulations a shrink may spend per caught mutant.
-pub const SHRINK_RUNS: usize = 300;
+pub const SHRINK_RUNS: usize = 1000;
 
 /// The exploration seed of the hunt and of the correct server's run: fixed, so the table replays.
 pub const EXPLORE_SEED: u64 = 1;

@@ -59,25 +59,57 @@ pub struct Shrunk {
 
 /// Shrinks `scenario` while `property` still fails under `seed` against `target`, spending at most `max_runs`
 /// simulations (each candidate costs two: determinism is judged too).
+///
+/// Two passes, repeated until neither changes anything (a fixpoint): greedy one-step simplifications, biggest
+/// first (a client, a fault, blocks of messages, shaping, pipelining), each kept as soon as it still fails; then
+/// every payload cut to the smallest size that still fails, by bisection.
 pub fn shrink(scenario: &Scenario, seed: u64, target: &Target, property: Property, max_runs: usize) -> Shrunk {
-    let fails = |s: &Scenario| {
+    let mut runs = 0;
+    let mut fails = |s: &Scenario| -> Option<bool> {
+        if runs + 2 > max_runs {
+            return None; // out of budget
+        }
+        runs += 2;
         let (_, judgements) = run_and_judge(s, seed, target);
-        judgements.iter().any(|j| j.property == property && j.verdict == Verdict::Fail)
+        Some(judgements.iter().any(|j| j.property == property && j.verdict == Verdict::Fail))
     };
     let mut best = scenario.clone();
-    let mut runs = 0;
-    'progress: loop {
-        for candidate in candidates(&best).into_iter().filter(Scenario::is_consistent) {
-            if runs + 2 > max_runs {
-                break 'progress;
+    'fixpoint: loop {
+        let mut changed = false;
+        'greedy: loop {
+            for candidate in candidates(&best).into_iter().filter(Scenario::is_consistent) {
+                match fails(&candidate) {
+                    None => break 'fixpoint,
+                    Some(true) => {
+                        best = candidate;
+                        changed = true;
+                        continue 'greedy;
+                    }
+                    Some(false) => {}
+                }
             }
-            runs += 2;
-            if fails(&candidate) {
-                best = candidate;
-                continue 'progress;
+            break;
+        }
+        for (i, j) in payloads(&best) {
+            // Bisect the size: `lo` does not fail (or is 0), `hi` does.
+            let (mut lo, mut hi) = (0, best.clients[i].messages[j].len());
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                let candidate = with_payload_len(&best, i, j, mid);
+                match fails(&candidate) {
+                    None => break 'fixpoint,
+                    Some(true) => {
+                        best = candidate;
+                        hi = mid;
+                        changed = true;
+                    }
+                    Some(false) => lo = mid,
+                }
             }
         }
-        break;
+        if !changed {
+            break;
+        }
     }
     Shrunk { scenario: best, runs }
 }
@@ -96,50 +128,107 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
         out.push(c);
     }
     for (i, client) in s.clients.iter().enumerate() {
-        // Drop the second half of its messages, then single messages from the end.
+        // Keep only the first message, then remove blocks of messages, halves first, down to single ones.
         let keep_at_least = match client.end {
             End::Reset | End::DieMidMessage => client.end_after + 1,
             End::Fin => client.end_after,
             _ => 1,
-        };
+        }
+        .max(1);
         let n = client.messages.len();
-        let mut keeps = vec![1, n / 4, n / 2];
-        keeps.dedup();
-        for keep in keeps {
-            if keep >= keep_at_least.max(1) && keep < n {
-                out.push(with_messages(s, i, keep));
+        if n > keep_at_least {
+            out.push(with_messages(s, i, keep_at_least));
+            // Messages that only served as a clock (keeping the client busy until a fault) become a late start.
+            let mut times: Vec<_> = s.timeline.iter().map(|f| f.at).filter(|&t| t > client.start).collect();
+            times.dedup();
+            for t in times {
+                let mut c = with_messages(s, i, keep_at_least);
+                c.clients[i].start = t + std::time::Duration::from_millis(10);
+                out.push(c);
+            }
+            let mut block = n / 2;
+            while block >= 1 {
+                for start in (0..n).step_by(block).rev() {
+                    let end = (start + block).min(n);
+                    if n - (end - start) >= keep_at_least {
+                        out.push(without_messages(s, i, start..end));
+                    }
+                }
+                block /= 2;
             }
         }
-        if n > keep_at_least.max(1) {
-            for j in (0..n).rev() {
+        // Simpler conversations: no pipelining, no 0-byte writes, an immediate start, no shaping.
+        let simpler: [(bool, fn(&mut crate::model::scenario::ClientSpec)); 7] = [
+            (client.pipeline > 1, |c| c.pipeline = 1),
+            (client.zero_writes, |c| c.zero_writes = false),
+            (!client.start.is_zero(), |c| c.start = Default::default()),
+            (client.shaping.write_chunk.is_some(), |c| c.shaping.write_chunk = None),
+            (client.shaping.read_chunk.is_some(), |c| c.shaping.read_chunk = None),
+            (client.shaping.read_pause.is_some(), |c| c.shaping.read_pause = None),
+            (client.shaping.write_pause.is_some(), |c| c.shaping.write_pause = None),
+        ];
+        for (applies, simplify) in simpler {
+            if applies {
                 let mut c = s.clone();
-                let spec = &mut c.clients[i];
-                spec.messages.remove(j);
-                if j < spec.end_after {
-                    spec.end_after -= 1;
-                }
-                if !spec.misbehaves() {
-                    spec.end_after = spec.messages.len();
-                }
+                simplify(&mut c.clients[i]);
                 out.push(c);
             }
         }
+    }
+    if s.server.shaping != Default::default() {
+        let mut c = s.clone();
+        c.server.shaping = Default::default();
+        out.push(c);
+    }
+    out
+}
+
+/// Every payload longer than one byte, as (client, message).
+fn payloads(s: &Scenario) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for (i, client) in s.clients.iter().enumerate() {
         for (j, m) in client.messages.iter().enumerate() {
-            if let Payload::Random(size) = m {
-                if *size > 1 {
-                    let mut c = s.clone();
-                    c.clients[i].messages[j] = Payload::Random(size / 2);
-                    out.push(c);
-                }
+            if m.len() > 1 {
+                out.push((i, j));
             }
-        }
-        if client.pipeline > 1 {
-            let mut c = s.clone();
-            c.clients[i].pipeline = 1;
-            out.push(c);
         }
     }
     out
+}
+
+/// `s` with message `j` of client `i` cut to its first `len` bytes (text stays valid UTF-8: it is cut at the
+/// last character boundary at or before `len`, but keeps at least one character).
+fn with_payload_len(s: &Scenario, i: usize, j: usize, len: usize) -> Scenario {
+    let mut c = s.clone();
+    let m = &mut c.clients[i].messages[j];
+    *m = match m {
+        Payload::Random(_) => Payload::Random(len),
+        Payload::Bytes(b) => Payload::Bytes(b[..len.min(b.len())].to_vec()),
+        Payload::Text(t) => {
+            let mut cut = len.min(t.len());
+            while !t.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            if cut == 0 {
+                cut = t.chars().next().map_or(0, char::len_utf8);
+            }
+            Payload::Text(t[..cut].to_string())
+        }
+    };
+    c
+}
+
+/// `s` without messages `range` of client `i`.
+fn without_messages(s: &Scenario, i: usize, range: std::ops::Range<usize>) -> Scenario {
+    let mut c = s.clone();
+    let spec = &mut c.clients[i];
+    let removed_before_end = range.clone().filter(|&k| k < spec.end_after).count();
+    spec.messages.drain(range);
+    spec.end_after -= removed_before_end.min(spec.end_after);
+    if !spec.misbehaves() {
+        spec.end_after = spec.messages.len();
+    }
+    c
 }
 
 fn with_messages(s: &Scenario, client: usize, keep: usize) -> Scenario {
@@ -207,6 +296,24 @@ mod tests {
         assert!(after.bytes <= 5, "{after}: one small message is enough to show the bug");
         let (_, judgements) = run_and_judge(&shrunk.scenario, 1, &target);
         assert!(judgements.iter().any(|j| j.property == Property::EchoIntegrity && j.verdict == Verdict::Fail));
+    }
+
+    #[test]
+    fn payloads_shrink_to_the_smallest_size_that_still_fails() {
+        // one_read_one_message loses what a second read would bring: with a 1024-byte buffer, 1025 bytes is the
+        // smallest message that shows it; halving alone would stop at 1500 or so.
+        let text = concat!(
+            "seeds = [1]\n[server]\nbuffer = 1024\n",
+            "[[clients]]\nmessages = [{ random = 3000 }, { text = \"abc\" }, { random = 700 }]\nend = \"die_mid_message\"\nend_after = 1\n",
+        );
+        let s = Scenario::parse(Path::new("t.toml"), text).unwrap();
+        let target = crate::hunt::mutants::find("one_read_one_message").unwrap().target;
+        let (_, before) = run_and_judge(&s, 1, &target);
+        let property = before.iter().find(|j| j.verdict == Verdict::Fail).expect("the bug shows").property;
+        let shrunk = shrink(&s, 1, &target, property, 400);
+        let after = Size::of(&shrunk.scenario);
+        assert_eq!(after.messages, 2, "{after}: die_mid_message needs the message it dies in");
+        assert_eq!(shrunk.scenario.clients[0].messages[0], Payload::Random(1025), "{after}");
     }
 
     #[test]
