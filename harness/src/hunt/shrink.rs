@@ -3,7 +3,7 @@
 
 use crate::hunt::run::run_and_judge;
 use crate::model::property::{Property, Verdict};
-use crate::model::scenario::{Action, End, Payload, Scenario, Who};
+use crate::model::scenario::{Action, ClientSpec, End, Payload, Scenario, Who};
 use crate::sim::target::Target;
 
 /// How big a scenario is, for reports: what a reader has to take in.
@@ -114,6 +114,9 @@ pub fn shrink(scenario: &Scenario, seed: u64, target: &Target, property: Propert
     Shrunk { scenario: best, runs }
 }
 
+/// A one-step simplification of a client.
+type Simplify = fn(&mut ClientSpec);
+
 /// Every one-step simplification of `s`, biggest steps first.
 fn candidates(s: &Scenario) -> Vec<Scenario> {
     let mut out = Vec::new();
@@ -158,7 +161,7 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
             }
         }
         // Simpler conversations: no pipelining, no 0-byte writes, an immediate start, no shaping.
-        let simpler: [(bool, fn(&mut crate::model::scenario::ClientSpec)); 7] = [
+        let simpler: [(bool, Simplify); 7] = [
             (client.pipeline > 1, |c| c.pipeline = 1),
             (client.zero_writes, |c| c.zero_writes = false),
             (!client.start.is_zero(), |c| c.start = Default::default()),
