@@ -73,7 +73,7 @@ fn the_catalogue_explores_when_the_suite_misses_a_bug() {
 fn generated_cases_replay_to_the_same_trace() {
     // 100 generated scenarios, each run twice under its seed: `run_and_judge` compares the trace hashes.
     for case in 0..100 {
-        let scenario = explore::generate(99, case);
+        let scenario = explore::generate(99, case, true);
         let (_, judgements) = run_and_judge(&scenario, scenario.seeds[0], &Target::builtin());
         let determinism = judgements.iter().find(|j| j.property == Property::Determinism).unwrap();
         assert_eq!(determinism.verdict, Verdict::Pass, "case {case}: {}\n{}", determinism.detail, scenario.to_toml());

@@ -15,7 +15,7 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as ProptestConfig, RngAlgorithm, TestRng, TestRunner};
 
 use crate::hunt::run::{run_and_judge, run_once};
-use crate::hunt::shrink::Size;
+use crate::hunt::shrink::{shrink, Size};
 use crate::judge::judgement::Judgement;
 use crate::model::faults::{Chunk, Shaping};
 use crate::model::property::{Property, Verdict};
@@ -132,9 +132,9 @@ fn case_runner(seed: u64, case: u64) -> TestRunner {
 }
 
 /// The scenario case `case` of a run with `seed` explores.
-pub fn generate(seed: u64, case: u64) -> Scenario {
+pub fn generate(seed: u64, case: u64, settings: bool) -> Scenario {
     let mut runner = case_runner(seed, case);
-    scenario_strategy(seed, case).new_tree(&mut runner).expect("the strategy never rejects").current()
+    scenario_strategy(seed, case, settings).new_tree(&mut runner).expect("the strategy never rejects").current()
 }
 
 /// The first failing property of a case, judged once (or twice, for determinism).
@@ -151,7 +151,8 @@ fn failure(options: &Options, target: &Target, scenario: &Scenario) -> Option<Ju
 /// Runs one case; shrinks it if it fails.
 fn run_case(options: &Options, target: &Target, case: u64) -> Option<Finding> {
     let mut runner = case_runner(options.seed, case);
-    let mut tree = scenario_strategy(options.seed, case).new_tree(&mut runner).expect("the strategy never rejects");
+    let strategy = scenario_strategy(options.seed, case, target.takes_settings());
+    let mut tree = strategy.new_tree(&mut runner).expect("the strategy never rejects");
     let original = tree.current();
     let first = failure(options, target, &original)?;
     let property = first.property;
@@ -176,6 +177,15 @@ fn run_case(options: &Options, target: &Target, case: u64) -> Option<Finding> {
                 }
             }
         }
+    }
+    // Then the harness's own shrinker, which knows the scenario's shape (message blocks, payload sizes by
+    // bisection, shaping), with what is left of the budget.
+    let seed = best.0.seeds[0];
+    let budget = SHRINK_RUNS.saturating_sub(runs).max(SHRINK_RUNS / 4);
+    let shrunk = shrink(&best.0, seed, target, property, budget);
+    runs += shrunk.runs;
+    if let Some(j) = failure(options, target, &shrunk.scenario).filter(|j| j.property == property) {
+        best = (shrunk.scenario, j);
     }
     Some(Finding {
         case,
@@ -238,6 +248,9 @@ fn end() -> impl Strategy<Value = End> {
 #[derive(Debug, Clone)]
 struct ClientGen {
     messages: Vec<Payload>,
+    /// A last message of 64 KiB to 1 MiB: volume on one connection (its client's shaping is then dropped, so the
+    /// case stays fast).
+    bulk: Option<usize>,
     pipeline: usize,
     write_chunk: Option<Chunk>,
     read_chunk: Option<Chunk>,
@@ -249,7 +262,7 @@ struct ClientGen {
 
 fn client() -> impl Strategy<Value = ClientGen> {
     (
-        prop::collection::vec(payload(), 1..7),
+        (prop::collection::vec(payload(), 1..7), prop::option::weighted(0.06, BULK)),
         1usize..4,
         prop::option::weighted(0.3, chunk()),
         prop::option::weighted(0.2, chunk()),
@@ -258,16 +271,25 @@ fn client() -> impl Strategy<Value = ClientGen> {
         0u64..60,
         prop::bool::weighted(0.1),
     )
-        .prop_map(|(messages, pipeline, write_chunk, read_chunk, read_pause, end, start, zero_writes)| ClientGen {
-            messages,
-            pipeline,
-            write_chunk,
-            read_chunk,
-            read_pause,
-            end,
-            start,
-            zero_writes,
+        .prop_map(|((messages, bulk), pipeline, write_chunk, read_chunk, read_pause, end, start, zero_writes)| {
+            ClientGen { messages, bulk, pipeline, write_chunk, read_chunk, read_pause, end, start, zero_writes }
         })
+}
+
+/// The sizes of a bulk message: past 64 KiB (where per-connection counters of 16 bits wrap), up to 1 MiB.
+const BULK: std::ops::Range<usize> = 65_537..1_048_577;
+
+/// The server settings of a case, for a target that takes them: a connection limit (with clients often above
+/// it) and an idle timeout.
+#[derive(Debug, Clone, Copy)]
+struct SettingsGen {
+    max_connections: Option<usize>,
+    idle_timeout_ms: Option<u64>,
+}
+
+fn settings() -> impl Strategy<Value = SettingsGen> {
+    (prop::option::weighted(0.3, 1usize..4), prop::option::weighted(0.25, 600u64..3000))
+        .prop_map(|(max_connections, idle_timeout_ms)| SettingsGen { max_connections, idle_timeout_ms })
 }
 
 /// A fault episode: each leaves the network and the server as it found them.
@@ -291,10 +313,12 @@ fn episode() -> impl Strategy<Value = Episode> {
     ]
 }
 
-/// The whole scenario of case `case`.
-pub fn scenario_strategy(seed: u64, case: u64) -> impl Strategy<Value = Scenario> {
+/// The whole scenario of case `case`; with `settings`, it may also set the server's connection limit and idle
+/// timeout (only for a target that takes `[server]` settings).
+pub fn scenario_strategy(seed: u64, case: u64, settings_too: bool) -> impl Strategy<Value = Scenario> {
+    let settings = if settings_too { settings().prop_map(Some).boxed() } else { Just(None).boxed() };
     (
-        prop::collection::vec(client(), 1..5),
+        (prop::collection::vec(client(), 1..5), settings),
         prop::collection::vec((0u64..150, episode()), 0..4),
         (0u64..5, 0u64..20),
         prop::sample::select(vec![65_536usize, 1024, 64]),
@@ -303,9 +327,13 @@ pub fn scenario_strategy(seed: u64, case: u64) -> impl Strategy<Value = Scenario
         prop::option::weighted(0.2, chunk()),
         0..=i64::MAX as u64, // TOML integers are i64: a seed must fit a scenario file
     )
-        .prop_map(move |(clients, episodes, latency, buffer, capacity, server_write, server_read, sim_seed)| {
-            build(seed, case, clients, episodes, latency, buffer, capacity, (server_write, server_read), sim_seed)
-        })
+        .prop_map(
+            move |((clients, settings), episodes, latency, buffer, capacity, server_write, server_read, sim_seed)| {
+                let settings = settings.unwrap_or(SettingsGen { max_connections: None, idle_timeout_ms: None });
+                let server = (server_write, server_read);
+                build(seed, case, clients, settings, episodes, latency, buffer, capacity, server, sim_seed)
+            },
+        )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -313,6 +341,7 @@ fn build(
     seed: u64,
     case: u64,
     generated: Vec<ClientGen>,
+    settings: SettingsGen,
     episodes: Vec<(u64, Episode)>,
     (latency_lo, latency_extra): (u64, u64),
     buffer: usize,
@@ -321,10 +350,23 @@ fn build(
     sim_seed: u64,
 ) -> Scenario {
     let ms = Duration::from_millis;
+    let idle = settings.idle_timeout_ms.map(ms);
+    let limited = idle.is_some() || settings.max_connections.is_some();
+    let any_bulk = generated.iter().any(|g| g.bulk.is_some());
     let mut clients: Vec<ClientSpec> = generated
         .into_iter()
         .enumerate()
-        .map(|(i, g)| {
+        .map(|(i, mut g)| {
+            if let Some(bulk) = g.bulk {
+                // Volume, fast: a megabyte through 1-byte chunks would take minutes to simulate.
+                g.messages.push(Payload::Random(bulk));
+                (g.write_chunk, g.read_chunk, g.read_pause) = (None, None, None);
+            }
+            if idle.is_some() {
+                // A slow reader may rightly meet the server's idle timeout (it sends nothing while it drains its
+                // replies): such cases wait until the oracles know a server's declared policy.
+                (g.read_chunk, g.read_pause) = (None, None);
+            }
             let n = g.messages.len();
             ClientSpec {
                 name: format!("client-{i}"),
@@ -376,10 +418,20 @@ fn build(
     };
     let mut timeline = Vec::new();
     let mut t = 20;
+    // A client that gives up on a stalled connection closes it (FIN) and turmoil then takes the rest of a bulk
+    // reply into the closed socket, where a kernel would answer with RST: the server's writes would wait forever
+    // for credit. Until faults behave like TCP, volume is explored on a quiet network.
+    let episodes = if any_bulk { Vec::new() } else { episodes };
     for (gap, episode) in episodes {
         t += gap;
         let (first, second, length) = match episode {
             Episode::Bounce => (Action::Bounce, None, 0),
+            // turmoil drops what a partition cuts, where TCP would retransmit it: under an idle timeout the server
+            // would then rightly close a connection the network stalled, and under a connection limit a half-open
+            // connection would keep its slot. A hold delays bytes as TCP would.
+            Episode::Partition { mask, ms: d, .. } if limited => {
+                (Action::Hold(who(mask)), Some(Action::Release(who(mask))), d)
+            }
             Episode::Partition { mask, direction, ms: d } => {
                 (Action::Partition(who(mask), direction), Some(Action::Repair(who(mask), direction)), d)
             }
@@ -394,9 +446,14 @@ fn build(
         }
         t += 1;
     }
+    let (server_write, server_read, buffer) =
+        if any_bulk { (None, None, buffer.max(1024)) } else { (server_write, server_read, buffer) };
     let server_shaping = Shaping { write_chunk: server_write, read_chunk: server_read, ..Shaping::default() };
     let latency = ms(latency_lo)..ms(latency_lo + latency_extra);
     let deadline = deadline(&clients, &server_shaping, buffer, tcp_capacity, &latency, &timeline);
+    // Under a connection limit a client may wait for a slot as long as the others take (turmoil completes a
+    // connect only when the server accepts it): its connect may take the case's whole estimated work.
+    let wait = if settings.max_connections.is_some() { deadline / 2 } else { Duration::ZERO };
     Scenario {
         name: format!("explore-{seed}-{case}"),
         path: PathBuf::from(format!("explore-{seed}-{case}.toml")),
@@ -404,17 +461,22 @@ fn build(
         seeds: vec![sim_seed],
         network: NetworkSpec { latency, tcp_capacity },
         server: ServerSpec {
-            config: server::Config { buffer_size: buffer, max_connections: None, idle_timeout: None },
+            config: server::Config {
+                buffer_size: buffer,
+                max_connections: settings.max_connections,
+                idle_timeout: idle,
+            },
             shaping: server_shaping,
         },
         clients,
         timeline,
         limits: Limits {
             deadline,
-            connect_timeout: ms(300),
+            connect_timeout: ms(300).max(wait),
             io_timeout: ms(500),
-            reconnect_within: ms(2000),
-            restart_within: ms(1000),
+            reconnect_within: ms(2000) + wait,
+            // Under a limit the first clients after a restart may take every slot for a while.
+            restart_within: ms(1000) + wait,
             refused_within: ms(50),
             drain: ms(1000),
         },
@@ -477,15 +539,33 @@ mod tests {
     #[test]
     fn the_same_seed_and_case_generate_the_same_scenario() {
         for case in 0..20 {
-            assert_eq!(generate(7, case).to_toml(), generate(7, case).to_toml());
+            assert_eq!(generate(7, case, true).to_toml(), generate(7, case, true).to_toml());
         }
-        assert_ne!(generate(7, 0).to_toml(), generate(8, 0).to_toml());
+        assert_ne!(generate(7, 0, true).to_toml(), generate(8, 0, true).to_toml());
+    }
+
+    #[test]
+    fn cases_reach_limits_idle_timeouts_and_volume_often_and_only_for_targets_that_take_settings() {
+        let cases: Vec<Scenario> = (0..1000).map(|case| generate(5, case, true)).collect();
+        let share = |f: &dyn Fn(&Scenario) -> bool| cases.iter().filter(|s| f(s)).count();
+        let over_limit = share(&|s| s.server.config.max_connections.is_some_and(|m| s.clients.len() > m));
+        let idle = share(&|s| s.server.config.idle_timeout.is_some());
+        let bulk = share(&|s| s.clients.iter().any(|c| c.messages.iter().any(|m| m.len() > 64 * 1024)));
+        let megabyte = share(&|s| s.clients.iter().any(|c| c.messages.iter().any(|m| m.len() > 900 * 1024)));
+        assert!(over_limit >= 150, "more clients than the connection limit in only {over_limit} of 1000");
+        assert!(idle >= 150, "an idle timeout in only {idle} of 1000");
+        assert!(bulk >= 100, "more than 64 KiB on a connection in only {bulk} of 1000");
+        assert!(megabyte >= 5, "close to 1 MiB on a connection in only {megabyte} of 1000");
+        let plain = (0..200).map(|case| generate(5, case, false));
+        assert!(plain
+            .into_iter()
+            .all(|s| s.server.config.max_connections.is_none() && s.server.config.idle_timeout.is_none()));
     }
 
     #[test]
     fn generated_scenarios_are_valid_scenario_files() {
         for case in 0..200 {
-            let s = generate(1, case);
+            let s = generate(1, case, true);
             assert!(s.is_consistent(), "case {case}");
             let text = s.to_toml();
             let again = Scenario::parse(Path::new("generated.toml"), &text).unwrap_or_else(|e| panic!("{e}\n{text}"));

@@ -110,6 +110,11 @@ impl Target {
         Target { known_to_binary: true, ..self }
     }
 
+    /// Whether it honours a scenario's `[server]` settings (exploration generates them only then).
+    pub fn takes_settings(&self) -> bool {
+        self.takes_settings
+    }
+
     /// How a failure against this target is replayed.
     pub fn replay(&self) -> Replay {
         if self.known_to_binary {
