@@ -7,6 +7,10 @@
 //!   rate as elements/s = cases/s). Target: 2 jobs run at least 1.7x the cases/s of 1.
 //! - `catch/partial_send`, `catch/single_client`: wall time of `explore` (2 jobs, seed 0) until it has found and
 //!   shrunk the planted bug. Target: under 2 s each.
+//! - after criterion, `time to catch` for every planted bug of the catalogue with exploration alone (no scenario
+//!   file): `explore` on 2 jobs under seeds 1, 2 and 3, each capped at 30 s, until it has found and shrunk the bug;
+//!   the table gives the median and the worst, and `target/echo-harness-bench/catch.json` holds the figures.
+//!   Target: every bug within 30 s.
 //!
 //! `cargo bench --bench explore`
 
@@ -14,7 +18,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use echo_harness::hunt::explore::{self, Options};
 use echo_harness::hunt::mutants;
 use echo_harness::hunt::run::run_once;
@@ -180,5 +184,62 @@ fn catch(c: &mut Criterion) {
     group.finish();
 }
 
+/// The longest exploration alone may take to catch a planted bug.
+const CATCH_WITHIN: Duration = Duration::from_secs(30);
+
+/// Time to catch every planted bug with exploration alone, printed as a table and written as JSON.
+fn time_to_catch_every_bug() {
+    println!("\ntime to catch, exploration alone (2 jobs, seeds 1-3, cap {}s):", CATCH_WITHIN.as_secs());
+    println!("{:22} {:>9} {:>9} {:>8}  PROPERTY", "MUTANT", "MEDIAN", "WORST", "CASES");
+    let mut rows = Vec::new();
+    for mutant in mutants::all() {
+        let mut times = Vec::new();
+        let mut cases = 0;
+        let mut property = String::from("-");
+        for seed in 1..=3 {
+            let options = Options {
+                cases: u64::MAX,
+                time: Some(CATCH_WITHIN),
+                seed,
+                jobs: 2,
+                check_determinism: false,
+                stop_at_first: true,
+            };
+            let started = Instant::now();
+            let report = explore::explore(&options, &mutant.target, &|_, _| {});
+            cases += report.cases;
+            match report.findings.first() {
+                Some(f) => {
+                    times.push(started.elapsed().as_secs_f64());
+                    property = f.property.name().to_string();
+                }
+                None => times.push(f64::INFINITY),
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        let (median, worst) = (times[1], times[2]);
+        let show = |t: f64| if t.is_finite() { format!("{t:.2}s") } else { "missed".into() };
+        println!("{:22} {:>9} {:>9} {:>8}  {property}", mutant.name, show(median), show(worst), cases);
+        rows.push(format!(
+            "    {{\"mutant\": {:?}, \"median_s\": {}, \"worst_s\": {}, \"cases\": {cases}, \"property\": {:?}, \"within_target\": {}}}",
+            mutant.name,
+            if median.is_finite() { median.to_string() } else { "null".into() },
+            if worst.is_finite() { worst.to_string() } else { "null".into() },
+            property,
+            worst <= CATCH_WITHIN.as_secs_f64()
+        ));
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/echo-harness-bench");
+    let json = format!("{{\n  \"catch\": [\n{}\n  ]\n}}\n", rows.join(",\n"));
+    if std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(dir.join("catch.json"), json)).is_err() {
+        eprintln!("cannot write {}", dir.join("catch.json").display());
+    }
+}
+
 criterion_group!(benches, case, jobs, catch);
-criterion_main!(benches);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    time_to_catch_every_bug();
+}

@@ -1,7 +1,7 @@
 //! Shrinking a failing scenario: remove clients, faults and messages, shorten payloads and pipelines, as long
 //! as the same property still fails under the same seed. What is left is the smallest story of the bug.
 
-use crate::hunt::run::run_and_judge;
+use crate::hunt::run::{run_and_judge, run_once};
 use crate::model::property::{Property, Verdict};
 use crate::model::scenario::{Action, ClientSpec, End, Payload, Scenario, Who};
 use crate::sim::target::Target;
@@ -58,19 +58,21 @@ pub struct Shrunk {
 }
 
 /// Shrinks `scenario` while `property` still fails under `seed` against `target`, spending at most `max_runs`
-/// simulations (each candidate costs two: determinism is judged too).
+/// simulations (a candidate costs one, or two when the property is determinism).
 ///
 /// Two passes, repeated until neither changes anything (a fixpoint): greedy one-step simplifications, biggest
 /// first (a client, a fault, blocks of messages, shaping, pipelining), each kept as soon as it still fails; then
 /// every payload cut to the smallest size that still fails, by bisection.
 pub fn shrink(scenario: &Scenario, seed: u64, target: &Target, property: Property, max_runs: usize) -> Shrunk {
     let mut runs = 0;
+    let cost = if property == Property::Determinism { 2 } else { 1 };
     let mut fails = |s: &Scenario| -> Option<bool> {
-        if runs + 2 > max_runs {
+        if runs + cost > max_runs {
             return None; // out of budget
         }
-        runs += 2;
-        let (_, judgements) = run_and_judge(s, seed, target);
+        runs += cost;
+        let (_, judgements) =
+            if property == Property::Determinism { run_and_judge(s, seed, target) } else { run_once(s, seed, target) };
         Some(judgements.iter().any(|j| j.property == property && j.verdict == Verdict::Fail))
     };
     let mut best = scenario.clone();
@@ -132,12 +134,8 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
     }
     for (i, client) in s.clients.iter().enumerate() {
         // Keep only the first message, then remove blocks of messages, halves first, down to single ones.
-        let keep_at_least = match client.end {
-            End::Reset | End::DieMidMessage => client.end_after + 1,
-            End::Fin => client.end_after,
-            _ => 1,
-        }
-        .max(1);
+        // At least one message stays; a rude ending keeps its shape on fewer messages (see `fit_end`).
+        let keep_at_least = 1;
         let n = client.messages.len();
         if n > keep_at_least {
             out.push(with_messages(s, i, keep_at_least));
@@ -159,6 +157,13 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
                 }
                 block /= 2;
             }
+        }
+        // A plain ending instead of a rude one or a half-close.
+        if client.end != End::Close {
+            let mut c = s.clone();
+            c.clients[i].end = End::Close;
+            fit_end(&mut c.clients[i]);
+            out.push(c);
         }
         // Simpler conversations: no pipelining, no 0-byte writes, an immediate start, no shaping.
         let simpler: [(bool, Simplify); 7] = [
@@ -228,18 +233,27 @@ fn without_messages(s: &Scenario, i: usize, range: std::ops::Range<usize>) -> Sc
     let removed_before_end = range.clone().filter(|&k| k < spec.end_after).count();
     spec.messages.drain(range);
     spec.end_after -= removed_before_end.min(spec.end_after);
-    if !spec.misbehaves() {
-        spec.end_after = spec.messages.len();
-    }
+    fit_end(spec);
     c
 }
 
+/// `s` with only the first `keep` messages of client `client`.
 fn with_messages(s: &Scenario, client: usize, keep: usize) -> Scenario {
     let mut c = s.clone();
-    let spec = &mut c.clients[client];
-    spec.messages.truncate(keep);
-    spec.end_after = if spec.misbehaves() { spec.end_after.min(keep) } else { keep };
+    c.clients[client].messages.truncate(keep);
+    fit_end(&mut c.clients[client]);
     c
+}
+
+/// Makes a client's `end_after` fit its messages: a plain or half-closing client answers them all, a FIN comes
+/// after at most all of them, and a reset or a death needs one message after `end_after` to happen in.
+fn fit_end(spec: &mut ClientSpec) {
+    let n = spec.messages.len();
+    spec.end_after = match spec.end {
+        End::Close | End::HalfClose => n,
+        End::Fin => spec.end_after.min(n),
+        End::Reset | End::DieMidMessage => spec.end_after.min(n.saturating_sub(1)),
+    };
 }
 
 /// `s` without client `i`; later clients move down one index (and one name).
@@ -315,7 +329,9 @@ mod tests {
         let property = before.iter().find(|j| j.verdict == Verdict::Fail).expect("the bug shows").property;
         let shrunk = shrink(&s, 1, &target, property, 400);
         let after = Size::of(&shrunk.scenario);
-        assert_eq!(after.messages, 2, "{after}: die_mid_message needs the message it dies in");
+        // The death mid-message is not what shows the bug: a plain client with the one long message is left.
+        assert_eq!(after.messages, 1, "{after}");
+        assert_eq!(shrunk.scenario.clients[0].end, End::Close, "{after}");
         assert_eq!(shrunk.scenario.clients[0].messages[0], Payload::Random(1025), "{after}");
     }
 
