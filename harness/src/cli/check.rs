@@ -17,6 +17,7 @@ use echo_harness::real::runner::RealTarget;
 use echo_harness::report::check_report::CheckReport;
 use echo_harness::sim::target::Target;
 
+use super::dirs::ensure_writable;
 use super::shared::{all_cores, finish_check, load_scenarios, resolve_target, runtime_killing_servers_on_ctrl_c};
 
 /// `check`'s flags.
@@ -77,6 +78,16 @@ pub enum TransformArg {
 pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     let CheckArgs { scenarios, json, report_dir, jobs, target, addr, backend, transform, skip_mutants, skip_kernel } =
         args;
+    ensure_writable(&report_dir, "--report-dir")?;
+    if let Some(addr) = addr {
+        // Nothing listening is a usage error, not twelve failed properties.
+        let probe = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2));
+        if let Err(e) = probe {
+            bail!(
+                "--addr {addr}: nothing answers there ({e}): start the server first, or give --target 'CMD {{port}}'"
+            );
+        }
+    }
     let server = match addr {
         Some(addr) => Some(Server::Addr(addr)),
         None if target.contains("{port}") || target.contains(char::is_whitespace) => {

@@ -15,13 +15,14 @@ use echo_harness::hunt::{explore, run};
 use echo_harness::model::property::Verdict;
 use echo_harness::model::scenario::Scenario;
 
+use super::dirs::ensure_writable;
 use super::shared::{all_cores, parse_seconds, resolve_target};
 
 /// `explore`'s flags.
 #[derive(Args)]
 pub struct ExploreArgs {
     /// Cases to run at most.
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = 1_000_000, value_parser = parse_cases)]
     pub cases: u64,
     /// Wall-time budget, e.g. 60s (default: until --cases are done).
     #[arg(long, value_parser = parse_seconds)]
@@ -57,6 +58,7 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<u8> {
         check_determinism,
         stop_at_first: !keep_going,
     };
+    ensure_writable(&failures, "--failures")?;
     explore_target(&options, &target, &failures)
 }
 
@@ -118,5 +120,14 @@ fn explore_target(options: &explore::Options, target_name: &str, failures: &Path
         Ok(exit::HELD)
     } else {
         Ok(exit::FAILED)
+    }
+}
+
+/// `--cases`: at least one (an exploration of nothing would pass without looking).
+fn parse_cases(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(0) => Err("at least 1 case: an exploration of no case checks nothing".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{s}` is not a number of cases")),
     }
 }

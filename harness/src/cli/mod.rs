@@ -3,6 +3,7 @@
 //! above every library stage and is the only place that prints.
 
 pub mod check;
+pub mod dirs;
 pub mod explore;
 pub mod mutants;
 pub mod run;

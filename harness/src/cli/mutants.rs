@@ -13,6 +13,7 @@ use echo_harness::hunt::{catalogue, mutants};
 use echo_harness::report::table;
 use echo_harness::sim::target::Target;
 
+use super::dirs::ensure_writable;
 use super::shared::{all_cores, load_scenarios, parse_seconds};
 
 /// `mutants`' flags.
@@ -56,11 +57,17 @@ pub fn run(args: MutantsArgs) -> anyhow::Result<u8> {
         chosen.retain(|m| only.contains(&m.name));
     }
     if list {
-        for m in &chosen {
-            println!("{:22} {}", m.name, m.bug);
+        if json {
+            let list: Vec<_> = chosen.iter().map(|m| serde_json::json!({ "name": m.name, "bug": m.bug })).collect();
+            println!("{}", serde_json::to_string_pretty(&list)?);
+        } else {
+            for m in &chosen {
+                println!("{:22} {}", m.name, m.bug);
+            }
         }
         return Ok(exit::HELD);
     }
+    ensure_writable(report_dir, "--report-dir")?;
     let scenarios = load_scenarios(dir)?;
     let report = catalogue::run(&scenarios, &Target::builtin(), chosen, all_cores(jobs), budget);
     let minimal = report_dir.join("mutants");

@@ -17,18 +17,18 @@ use super::types::{Scenario, ScenarioError, Twin};
 impl Scenario {
     /// Loads and validates one scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { path: path.to_owned(), source })?;
+        let text = read_regular(path)?;
         Scenario::parse(path, &text)
     }
 
     /// Loads every `*.toml` file of a directory, sorted by name. The first bad file is an error: a file is never
     /// skipped.
     pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, ScenarioError> {
-        let entries = std::fs::read_dir(dir).map_err(|source| ScenarioError::Read { path: dir.to_owned(), source })?;
+        let unreadable = |e: std::io::Error| ScenarioError::Read { path: dir.to_owned(), reason: e.to_string() };
+        let entries = std::fs::read_dir(dir).map_err(unreadable)?;
         let mut paths = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|source| ScenarioError::Read { path: dir.to_owned(), source })?;
+            let entry = entry.map_err(unreadable)?;
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "toml") {
                 paths.push(path);
@@ -135,4 +135,32 @@ fn merge(base: &mut toml::Table, patch: &toml::Table) {
             }
         }
     }
+}
+
+/// The largest scenario file read: the shipped ones are under 2 KiB, a generated one with every repeat written
+/// out stays far below.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// Reads a scenario file: a regular file (a FIFO would block, a device never end) of at most [`MAX_FILE_BYTES`],
+/// in UTF-8.
+fn read_regular(path: &Path) -> Result<String, ScenarioError> {
+    use std::io::Read;
+    let fail = |reason: String| ScenarioError::Read { path: path.to_owned(), reason };
+    let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(fail("not a regular file (a scenario file is read whole: no FIFO, device or directory)".into()));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(fail(format!("{} bytes, more than the {MAX_FILE_BYTES} a scenario file may have", meta.len())));
+    }
+    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| fail(e.to_string()))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(fail(format!("more than the {MAX_FILE_BYTES} bytes a scenario file may have")));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        fail(format!("not UTF-8 (an invalid byte at offset {at})"))
+    })
 }

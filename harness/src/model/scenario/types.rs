@@ -16,13 +16,13 @@ use crate::sut::server;
 /// A malformed scenario file, located to the line.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    /// The file could not be read.
-    #[error("{path}: cannot read: {source}")]
+    /// The file could not be read (or is not a regular file of a sensible size).
+    #[error("{path}: cannot read: {reason}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why, in one line (a message, not a source: the line would say it twice).
+        reason: String,
     },
     /// The file is not a valid scenario.
     #[error("{path}:{line}:{column}: {message}")]
