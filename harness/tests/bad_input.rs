@@ -71,17 +71,6 @@ fn assert_usage_error(ran: &Ran, what: &str) {
     assert!(lines[0].contains(what), "{what}: the line does not name it: {}", lines[0]);
 }
 
-fn shipped() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn files_that_are_not_regular_files_are_refused_at_once() {
     let dir = tempfile::tempdir().unwrap();
