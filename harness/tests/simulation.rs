@@ -140,3 +140,28 @@ fn a_client_that_ends_before_its_first_message_still_connects_and_misbehaves() {
         assert_eq!(survival.verdict, Verdict::Pass, "end = {end}: {}", survival.detail);
     }
 }
+
+#[test]
+fn a_run_that_would_take_too_long_ends_with_a_verdict_that_says_so() {
+    // An hour of simulated time with a client waiting on a server that never answers: about 20 s of wall time.
+    let text = concat!(
+        "seeds = [1]\n[[clients]]\nmessages = [{ text = \"anyone?\" }]\n",
+        "[limits]\ndeadline_ms = 3600000\nio_timeout_ms = 3600000\n"
+    );
+    let scenario = Scenario::parse(Path::new("mute.toml"), text).unwrap();
+    let mute = Target::new("mute", |mut listener| {
+        Box::pin(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream); // accepted, never read
+            }
+        })
+    });
+    let started = std::time::Instant::now();
+    let run = sim::run_within(&scenario, 1, &mute, std::time::Duration::from_millis(500));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "the budget ended it: {:?}", started.elapsed());
+    let judgements = echo_harness::judge::oracles::judge(&scenario, &run);
+    let liveness = judgements.iter().find(|j| j.property == Property::Liveness).unwrap();
+    assert_eq!(liveness.verdict, Verdict::Fail);
+    assert!(liveness.detail.contains("wall-clock budget"), "{}", liveness.detail);
+}

@@ -53,6 +53,11 @@ impl Wire for SimWire {
 
 /// Runs `scenario` under `seed` against `target`.
 pub fn run(scenario: &Scenario, seed: u64, target: &Target) -> Run {
+    run_within(scenario, seed, target, WALL_BUDGET)
+}
+
+/// [`run`], ended with a failure once it has taken `budget` of wall-clock time.
+pub fn run_within(scenario: &Scenario, seed: u64, target: &Target, budget: std::time::Duration) -> Run {
     let log = Log::default();
     let mut sim = turmoil::Builder::new()
         .rng_seed(seed)
@@ -123,6 +128,7 @@ pub fn run(scenario: &Scenario, seed: u64, target: &Target) -> Run {
     let clients: Vec<&str> = scenario.clients.iter().map(|c| c.name.as_str()).collect();
     let mut faults = scenario.timeline.iter().peekable();
     let failed = |sim: &turmoil::Sim<'_>, reason| log.push(sim.elapsed(), Event::RunFailed { reason });
+    STOP_AT.set(Some(std::time::Instant::now() + budget));
     'run: loop {
         while let Some(fault) = faults.next_if(|f| f.at <= sim.elapsed()) {
             log.push(sim.elapsed(), Event::Fault { action: fault.action.describe() });
@@ -210,8 +216,25 @@ fn apply(sim: &mut turmoil::Sim<'_>, action: &Action, clients: &[&str], process:
     }
 }
 
-/// Steps the simulation one tick; a host's error or panic becomes the reason the run failed.
+/// The wall-clock time one simulated run may take: a scenario whose work would take longer (a huge deadline with a
+/// client waiting, say) ends with a verdict that says so instead of holding the machine. Read from the host
+/// clock only to stop: a run that reaches it is reported, never judged on its timing.
+pub const WALL_BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
+
+thread_local! {
+    /// When the current run must stop, by the host clock.
+    static STOP_AT: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Steps the simulation one tick; a host's error or panic, or the run's wall-clock budget spent, becomes the
+/// reason the run failed.
 fn step(sim: &mut turmoil::Sim<'_>) -> Result<bool, String> {
+    if STOP_AT.get().is_some_and(|at| std::time::Instant::now() > at) {
+        return Err(format!(
+            "the run used its wall-clock budget at simulated {:.3}s: lower the scenario's deadline_ms or its volume",
+            sim.elapsed().as_secs_f64()
+        ));
+    }
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.step())) {
         Ok(Ok(finished)) => Ok(finished),
         Ok(Err(e)) => Err(e.to_string()),
