@@ -60,6 +60,16 @@ pub(super) fn echo_integrity_in(run: &Run, view: Option<&View>) -> Judgement {
                     );
                 }
             }
+            Event::IdleClosed { client, conn, extra, .. } if !extra.is_empty() => {
+                return Judgement::fail(
+                    Property::EchoIntegrity,
+                    format!(
+                        "client-{client} conn {conn}: {} bytes arrived while it was quiet, after its last reply: {}",
+                        extra.len(),
+                        preview(extra)
+                    ),
+                );
+            }
             Event::Closed { client, conn, extra, .. } if !extra.is_empty() => {
                 return Judgement::fail(
                     Property::EchoIntegrity,

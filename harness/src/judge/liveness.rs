@@ -25,7 +25,7 @@ pub(super) fn liveness(view: &View) -> Judgement {
     for record in &run.records {
         let at = record.at;
         // A wait that timed out (a stalled exchange or handshake) may be the scenario's delay; an error may not.
-        let stalled = matches!(&record.event, Event::Exchange { error: Some(e), .. } | Event::Closed { error: Some(e), .. } if e == "stalled")
+        let stalled = matches!(&record.event, Event::Exchange { error: Some(e), .. } | Event::Closed { error: Some(e), .. } | Event::IdleClosed { how: e, .. } if e == "stalled")
             || matches!(&record.event, Event::ConnectFailed { error, .. } if error == "connect-timeout");
         let (client, failure, window, opened) = match &record.event {
             Event::Exchange { client, conn, error: Some(error), sent, received, .. } => {
@@ -54,6 +54,17 @@ pub(super) fn liveness(view: &View) -> Judgement {
                     continue; // the refusal oracle's business
                 }
                 (*client, format!("client-{client}'s connect failed ({error})"), at.saturating_sub(*waited), None)
+            }
+            Event::IdleClosed { client, conn, quiet_since, how, .. } => {
+                let failure = match idle_closed(view, *conn, *client, at.saturating_sub(*quiet_since), how) {
+                    Ok(explained) => {
+                        excused.push(explained);
+                        continue;
+                    }
+                    Err(failure) => failure,
+                };
+                let window = if stalled { view.opened_at(*conn) } else { *quiet_since };
+                (*client, failure, window, Some(view.opened_at(*conn)))
             }
             Event::Closed { client, conn, error: Some(error), .. } => (
                 *client,
@@ -97,9 +108,34 @@ pub(super) fn liveness(view: &View) -> Judgement {
     let end = run.records.last().map_or(Duration::ZERO, |r| r.at);
     let mut detail = format!("every client finished by {}", secs(end));
     if let Some(first) = excused.first() {
-        let _ = write!(detail, "; {} failures during cut links or restarts, e.g. {first}", excused.len());
+        let _ =
+            write!(detail, "; {} failures excused (cut links, restarts, idle timeouts), e.g. {first}", excused.len());
     }
     Judgement::pass(Property::Liveness, detail)
+}
+
+/// The excuse the scenario's `[server] idle_timeout_ms` gives a close of a connection whose client went quiet on
+/// purpose: only a close at least that long after the client's last progress (`quiet`) is the idle timeout's.
+/// A quiet client still open when it gave up, or one closed sooner, is a failure (unless a cut or a kill explains
+/// it, which the caller asks next).
+fn idle_closed(view: &View, conn: usize, client: usize, quiet: Duration, how: &str) -> Result<String, String> {
+    let idle = view.scenario.server.config.idle_timeout;
+    let setting = match idle {
+        Some(t) => format!("[server] idle_timeout_ms = {}", t.as_millis()),
+        None => "no [server] idle_timeout_ms".to_string(),
+    };
+    let quiet_ms = quiet.as_millis();
+    match idle {
+        _ if how == "stalled" => Err(format!(
+            "connection {conn} (client-{client}) was still open after {quiet_ms}ms without progress from its client ({setting})"
+        )),
+        Some(t) if quiet >= t => Ok(format!(
+            "connection {conn} (client-{client}) closed ({how}) after {quiet_ms}ms without progress: the idle timeout ({setting})"
+        )),
+        _ => Err(format!(
+            "the server closed connection {conn} (client-{client}) ({how}) after only {quiet_ms}ms without progress from its client ({setting})"
+        )),
+    }
 }
 
 pub(super) fn clients_not_done(run: &Run) -> String {

@@ -60,6 +60,7 @@ pub(super) fn abandoned(view: &View) -> usize {
                     Event::Exchange { client, conn: c, .. }
                     | Event::Closed { client, conn: c, .. }
                     | Event::Misbehaved { client, conn: c, .. }
+                    | Event::IdleClosed { client, conn: c, .. }
                     | Event::Connected { client, conn: c, .. }
                         if *c == conn =>
                     {

@@ -202,3 +202,54 @@ fn determinism_points_at_the_divergence() {
     assert_eq!(j.verdict, Verdict::Fail);
     assert!(j.detail.contains("differ from event 1"), "{}", j.detail);
 }
+
+fn quiet(since_ms: u64, how: &str, extra: &[u8]) -> Event {
+    let quiet_since = Duration::from_millis(since_ms);
+    Event::IdleClosed { client: 0, conn: 0, quiet_since, how: how.into(), extra: extra.to_vec() }
+}
+
+#[test]
+fn the_idle_timeout_excuses_only_a_close_at_least_that_long_after_a_quiet_clients_last_progress() {
+    let silent = scenario("end = \"silent\"\n[server]\nidle_timeout_ms = 200\n");
+    // The client's last byte went out at 3 ms; the server closes once 200 ms passed without progress, or sooner.
+    let closed_at =
+        |ms, how: &str| vec![(1, connected(0)), (5, exchange(0, b"a", b"A", None)), (ms, quiet(3, how, b""))];
+    let on_time = verdict(&silent, closed_at(203, "eof"), Property::Liveness);
+    assert_eq!(on_time.verdict, Verdict::Pass, "{}", on_time.detail);
+    assert!(
+        on_time.detail.contains("closed (eof) after 200ms without progress: the idle timeout"),
+        "{}",
+        on_time.detail
+    );
+    assert_eq!(verdict(&silent, closed_at(900, "reset"), Property::Liveness).verdict, Verdict::Pass);
+    // A server that closes too early (after 150 ms, or at once) is not excused.
+    for (ms, quiet_ms) in [(153, 150), (4, 1)] {
+        let early = verdict(&silent, closed_at(ms, "eof"), Property::Liveness);
+        assert_eq!(early.verdict, Verdict::Fail, "{}", early.detail);
+        let expected = format!("closed connection 0 (client-0) (eof) after only {quiet_ms}ms without progress");
+        assert!(early.detail.contains(&expected), "{}", early.detail);
+        assert!(early.detail.contains("idle_timeout_ms = 200"), "{}", early.detail);
+    }
+    // One that never closes the quiet connection is not either.
+    let open = verdict(&silent, closed_at(1003, "stalled"), Property::Liveness);
+    assert_eq!(open.verdict, Verdict::Fail, "{}", open.detail);
+    assert!(open.detail.contains("was still open after 1000ms without progress"), "{}", open.detail);
+    // Nothing unasked may arrive meanwhile.
+    let events = vec![(1, connected(0)), (5, exchange(0, b"a", b"A", None)), (203, quiet(3, "eof", b"X"))];
+    let j = verdict(&silent, events, Property::EchoIntegrity);
+    assert_eq!(j.verdict, Verdict::Fail);
+    assert!(j.detail.contains("1 bytes arrived while it was quiet"), "{}", j.detail);
+}
+
+#[test]
+fn without_an_idle_timeout_a_close_of_a_quiet_client_is_the_servers_fault_unless_a_cut_explains_it() {
+    // A client that stops reading may run without an idle timeout: then nothing excuses the server's close.
+    let stop = scenario("end = \"stop_reading\"\n");
+    let closed = vec![(1, connected(0)), (900, quiet(1, "broken-pipe", b""))];
+    let j = verdict(&stop, closed.clone(), Property::Liveness);
+    assert_eq!(j.verdict, Verdict::Fail, "{}", j.detail);
+    assert!(j.detail.contains("after only 899ms without progress from its client (no [server] idle_timeout_ms)"));
+    // A partition while it waited does.
+    let cut = scenario("end = \"stop_reading\"\n[[timeline]]\nat_ms = 100\naction = \"partition\"\n");
+    assert_eq!(verdict(&cut, closed, Property::Liveness).verdict, Verdict::Pass);
+}

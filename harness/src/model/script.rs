@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::model::faults::Shaped;
-use crate::model::scenario::{ClientSpec, EmptyPolicy, End, Expect, Limits};
+use crate::model::scenario::{ClientSpec, EmptyPolicy, End, Expect, Limits, Quiet};
 use crate::model::trace::{Event, Record};
 use crate::sut::client::{Client, ClientError, Timeouts};
 use crate::sut::net::Stream;
@@ -48,6 +48,9 @@ impl Log {
         std::mem::take(&mut *self.0.lock().expect("log lock"))
     }
 }
+
+/// An open connection of a script: the client on it, its run-wide number, and when its connect began.
+type Connection<W> = (Client<Shaped<<W as Wire>::Stream>>, usize, Duration);
 
 /// How many times one message is resent on fresh connections before its client gives up on it.
 const MAX_ATTEMPTS_PER_MESSAGE: usize = 4;
@@ -106,7 +109,7 @@ impl<W: Wire> ClientScript<W> {
                 0
             }
             (Expect::Served, End::HalfClose) => self.half_close_all().await,
-            (Expect::Served, _) => self.converse().await,
+            (Expect::Served | Expect::IdleClose(_), _) => self.converse().await,
         };
         self.log(Event::ClientDone { client: self.index, answered, of: self.spec.planned() });
     }
@@ -115,10 +118,10 @@ impl<W: Wire> ClientScript<W> {
     async fn converse(&self) -> usize {
         let planned = self.spec.planned();
         let mut answered = 0;
-        let mut current: Option<(Client<Shaped<W::Stream>>, usize)> = None;
+        let mut current: Option<Connection<W>> = None;
         let mut attempts = 0;
         while answered < planned {
-            let (client, conn) = match current.as_mut() {
+            let (client, conn, _) = match current.as_mut() {
                 Some(c) => c,
                 None => match self.connect().await {
                     Some(c) => current.insert(c),
@@ -139,12 +142,16 @@ impl<W: Wire> ClientScript<W> {
                 break;
             }
         }
-        if current.is_none() && planned == 0 && self.spec.expect == Expect::Served {
+        if current.is_none() && planned == 0 && self.spec.expect != Expect::Refused {
             // Nothing to send before it ends (`end_after = 0`, no messages): it still connects, then ends.
             current = self.connect().await;
         }
-        let Some((client, conn)) = current else { return answered };
+        let Some((client, conn, opened)) = current else { return answered };
         if answered < planned {
+            return answered;
+        }
+        if let Some(quiet) = self.spec.quiet() {
+            self.go_quiet(quiet, client, conn, opened).await;
             return answered;
         }
         match self.spec.end {
@@ -181,6 +188,54 @@ impl<W: Wire> ClientScript<W> {
             }
         }
         answered
+    }
+
+    /// Goes quiet on `conn` (opened at `opened`) after its answered messages, as `quiet` says, and records how the
+    /// connection ended.
+    async fn go_quiet(&self, quiet: Quiet, client: Client<Shaped<W::Stream>>, conn: usize, opened: Duration) {
+        match quiet {
+            Quiet::Silent => {
+                // Quiet from its last write (or its connect): read, expecting the idle timeout's close and no byte.
+                let quiet_since = self.at(client.last_sent()).unwrap_or(opened);
+                let mut stream = client.into_inner();
+                let (mut extra, mut chunk) = (Vec::new(), [0u8; 4096]);
+                let how = loop {
+                    match tokio::time::timeout(self.limits.io_timeout, stream.read(&mut chunk)).await {
+                        Err(_) => break "stalled".to_string(),
+                        Ok(Ok(0)) => break "eof".to_string(),
+                        Ok(Ok(n)) => extra.extend_from_slice(&chunk[..n]),
+                        Ok(Err(e)) => break io_kind(&e).to_string(),
+                    }
+                };
+                self.log(Event::IdleClosed { client: self.index, conn, quiet_since, how, extra });
+            }
+            Quiet::StopReading => {
+                let quiet_since = self.at(client.last_sent()).unwrap_or(opened);
+                let mut stream = client.into_inner();
+                let mut last_write = tokio::time::Instant::now();
+                for message in &self.messages[self.spec.end_after..] {
+                    // Written whole; none of its reply is read.
+                    match tokio::time::timeout(self.limits.io_timeout, stream.write_all(message)).await {
+                        Ok(Ok(())) => last_write = tokio::time::Instant::now(),
+                        Ok(Err(e)) => {
+                            // The server closed the connection: its idle timeout (judged against `quiet_since`).
+                            let how = io_kind(&e).to_string();
+                            self.log(Event::IdleClosed { client: self.index, conn, quiet_since, how, extra: vec![] });
+                            return;
+                        }
+                        Err(_) => break, // the server stopped reading too: both windows are full
+                    }
+                }
+                // Hold the connection without reading (the server's idle timeout may cut it), then leave.
+                tokio::time::sleep_until(last_write + self.limits.io_timeout).await;
+                drop(stream);
+                let unread = self.messages.len() - self.spec.end_after;
+                self.misbehaved(
+                    conn,
+                    &format!("stopped reading: left with the replies to {unread} messages unread (RST)"),
+                );
+            }
+        }
     }
 
     /// Records an event at the run's current time.
@@ -242,7 +297,7 @@ impl<W: Wire> ClientScript<W> {
 
     /// Writes every message without waiting, half-closes, reads all replies to EOF.
     async fn half_close_all(&self) -> usize {
-        let Some((mut client, conn)) = self.connect().await else { return 0 };
+        let Some((mut client, conn, _)) = self.connect().await else { return 0 };
         let sent = self.messages.concat();
         let mut received = Vec::new();
         let result = client.send_and_half_close(&sent, &mut received).await;
@@ -293,11 +348,12 @@ impl<W: Wire> ClientScript<W> {
         Timeouts { connect: self.limits.connect_timeout, io: self.limits.io_timeout }
     }
 
-    /// Connects, retrying within the reconnect budget when the client reconnects.
-    async fn connect(&self) -> Option<(Client<Shaped<W::Stream>>, usize)> {
+    /// Connects, retrying within the reconnect budget when the client reconnects. Returns the client, the
+    /// connection's number and when its successful attempt began.
+    async fn connect(&self) -> Option<Connection<W>> {
         let give_up = tokio::time::Instant::now() + self.limits.reconnect_within;
         loop {
-            let started = tokio::time::Instant::now();
+            let (started, began) = (tokio::time::Instant::now(), self.wire.now());
             let connected = tokio::time::timeout(self.limits.connect_timeout, self.wire.connect()).await;
             let error = match connected {
                 Ok(Ok(stream)) => {
@@ -305,7 +361,7 @@ impl<W: Wire> ClientScript<W> {
                     self.log(Event::Connected { client: self.index, conn, waited: started.elapsed() });
                     let seed = self.seed ^ (conn as u64).wrapping_mul(0x8ebc_6af0_9c88_c6e3);
                     let stream = Shaped::new(stream, self.spec.shaping, seed);
-                    return Some((Client::from_stream(stream, self.timeouts()), conn));
+                    return Some((Client::from_stream(stream, self.timeouts()), conn, began));
                 }
                 Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => "refused",
                 Ok(Err(_)) => "connect-error",
@@ -317,5 +373,14 @@ impl<W: Wire> ClientScript<W> {
             }
             tokio::time::sleep(RECONNECT_PAUSE).await;
         }
+    }
+}
+
+/// The trace's word for an I/O error, as [`ClientError::kind`] says it.
+fn io_kind(e: &io::Error) -> &'static str {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset => "reset",
+        io::ErrorKind::BrokenPipe => "broken-pipe",
+        _ => "io-error",
     }
 }

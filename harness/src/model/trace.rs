@@ -75,6 +75,21 @@ pub enum Event {
         /// How.
         how: String,
     },
+    /// A client that went quiet on purpose (`end = "silent"`, or `"stop_reading"` whose write failed) found `conn`
+    /// closed by the server (`how`: `eof`, `reset`, `broken-pipe`, ...), or gave up waiting (`stalled`).
+    IdleClosed {
+        /// Index of the client.
+        client: usize,
+        /// Connection it was quiet on.
+        conn: usize,
+        /// When it last sent bytes on `conn` (when it began connecting, if it sent none): the server can have seen
+        /// no progress from it since, so an idle timeout closes the connection that long after it, never sooner.
+        quiet_since: Duration,
+        /// How the connection ended, as the client saw it.
+        how: String,
+        /// Bytes that arrived while it was quiet (there should be none).
+        extra: Vec<u8>,
+    },
     /// The server process could not start (e.g. its bind failed).
     ServerFailed {
         /// Why.
@@ -143,6 +158,14 @@ impl fmt::Display for Record {
                 Ok(())
             }
             Event::Misbehaved { client, conn, how } => write!(f, "client-{client} conn {conn}: {how}"),
+            Event::IdleClosed { client, conn, quiet_since, how, extra } => {
+                let quiet = self.at.saturating_sub(*quiet_since).as_millis();
+                write!(f, "client-{client} conn {conn}: {how} after {quiet}ms without progress")?;
+                if !extra.is_empty() {
+                    write!(f, ", {} unasked bytes {}", extra.len(), preview(extra))?;
+                }
+                Ok(())
+            }
             Event::ServerFailed { reason } => write!(f, "server process failed: {reason}"),
             Event::ServerConnections { open } => write!(f, "server holds {open} open connections"),
             Event::ClientDone { client, answered, of } => write!(f, "client-{client} done: {answered}/{of} answered"),

@@ -122,13 +122,15 @@ pub struct Client<S> {
     timeouts: Timeouts,
     /// When the current (or last) exchange's first reply byte arrived: how fast the server answered.
     first_reply: Option<tokio::time::Instant>,
+    /// When a write last took bytes: the server cannot have seen them before.
+    last_sent: Option<tokio::time::Instant>,
 }
 
 impl<S: Stream> Client<S> {
     /// Connects to `addr` on network `N` within `timeouts.connect`.
     pub async fn connect<N: Network<Stream = S>>(addr: SocketAddr, timeouts: Timeouts) -> Result<Self, ClientError> {
         match tokio::time::timeout(timeouts.connect, N::connect(addr)).await {
-            Ok(Ok(stream)) => Ok(Client { stream, timeouts, first_reply: None }),
+            Ok(Ok(stream)) => Ok(Client { stream, timeouts, first_reply: None, last_sent: None }),
             Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => Err(ClientError::Refused { addr }),
             Ok(Err(source)) => Err(ClientError::Connect { addr, source }),
             Err(_) => Err(ClientError::ConnectTimeout { addr, after: timeouts.connect }),
@@ -137,12 +139,18 @@ impl<S: Stream> Client<S> {
 
     /// Wraps an already connected stream.
     pub fn from_stream(stream: S, timeouts: Timeouts) -> Self {
-        Client { stream, timeouts, first_reply: None }
+        Client { stream, timeouts, first_reply: None, last_sent: None }
     }
 
     /// When the last exchange's first reply byte arrived, if one did.
     pub fn first_reply(&self) -> Option<tokio::time::Instant> {
         self.first_reply
+    }
+
+    /// When a write on this connection last took bytes, if one did: the server's last progress with this client
+    /// (reading those bytes, writing their reply) cannot come before it.
+    pub fn last_sent(&self) -> Option<tokio::time::Instant> {
+        self.last_sent
     }
 
     /// Sends `message` and returns its reply, exactly `message.len()` bytes. An empty message returns an empty
@@ -199,7 +207,10 @@ impl<S: Stream> Client<S> {
                     return Err(ClientError::Stalled { op, after: io_timeout, sent, received });
                 }
                 Ok(Step::Wrote(Ok(0))) => return Err(write_zero(sent, received)),
-                Ok(Step::Wrote(Ok(n))) => sent += n,
+                Ok(Step::Wrote(Ok(n))) => {
+                    sent += n;
+                    self.last_sent = Some(tokio::time::Instant::now());
+                }
                 Ok(Step::Wrote(Err(source))) => return Err(ClientError::Io { op: "write", sent, received, source }),
                 Ok(Step::Read(Ok(0))) => return Err(ClientError::Eof { received, expected: reply.len() }),
                 Ok(Step::Read(Ok(n))) => {
@@ -287,7 +298,10 @@ impl<S: Stream> Client<S> {
                 }
                 Ok(Step::Wrote(Ok(_))) if sent == message.len() => shut = true,
                 Ok(Step::Wrote(Ok(0))) => return Err(write_zero(sent, received)),
-                Ok(Step::Wrote(Ok(n))) => sent += n,
+                Ok(Step::Wrote(Ok(n))) => {
+                    sent += n;
+                    self.last_sent = Some(tokio::time::Instant::now());
+                }
                 Ok(Step::Wrote(Err(source))) => return Err(ClientError::Io { op: "write", sent, received, source }),
                 // EOF: an echo owes exactly as many bytes as it was sent.
                 Ok(Step::Read(Ok(0))) if sent == message.len() && received >= message.len() => return Ok(()),

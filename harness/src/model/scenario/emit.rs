@@ -89,16 +89,18 @@ impl Scenario {
                 if c.empty == EmptyPolicy::Wait {
                     t.insert("empty".into(), Value::String("wait".into()));
                 }
-                let end = match c.end {
-                    End::Close => None,
-                    End::HalfClose => Some("half_close"),
-                    End::Fin => Some("fin"),
-                    End::Reset => Some("reset"),
-                    End::DieMidMessage => Some("die_mid_message"),
+                let end = match (c.quiet(), c.end) {
+                    (Some(Quiet::Silent), _) => Some("silent"),
+                    (Some(Quiet::StopReading), _) => Some("stop_reading"),
+                    (None, End::Close) => None,
+                    (None, End::HalfClose) => Some("half_close"),
+                    (None, End::Fin) => Some("fin"),
+                    (None, End::Reset) => Some("reset"),
+                    (None, End::DieMidMessage) => Some("die_mid_message"),
                 };
                 if let Some(end) = end {
                     t.insert("end".into(), Value::String(end.into()));
-                    if c.misbehaves() {
+                    if c.misbehaves() || c.quiet().is_some() {
                         t.insert("end_after".into(), int(c.end_after));
                     }
                 }

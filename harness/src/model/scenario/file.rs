@@ -60,6 +60,9 @@ pub(super) fn parse_one(path: &Path, text: &str) -> Result<Scenario, ScenarioErr
         ));
     }
     let limits = file.limits.unwrap_or_default().resolve();
+    for end in file.clients.iter().filter_map(|c| c.end.as_ref()).filter(|e| *e.get_ref() == EndFile::Silent) {
+        check_silent(&server, &network, &limits).map_err(|message| at(end.span(), message))?;
+    }
     let names: Vec<&str> = clients.iter().map(|c| c.name.as_str()).collect();
     let mut timeline = Vec::new();
     let mut spans = Vec::new();
@@ -95,8 +98,6 @@ pub(super) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
 }
-
-// The file's shape, as serde reads it. Spans are kept where validation needs to point at a value.
 
 // The file's shape, as serde reads it. Spans are kept where validation needs to point at a value.
 
@@ -265,6 +266,8 @@ enum EndFile {
     Fin,
     Reset,
     DieMidMessage,
+    Silent,
+    StopReading,
 }
 
 #[derive(Deserialize, Default, Clone, Copy, PartialEq)]
@@ -305,18 +308,30 @@ impl ClientFile {
             Some(EndFile::Fin) => End::Fin,
             Some(EndFile::Reset) => End::Reset,
             Some(EndFile::DieMidMessage) => End::DieMidMessage,
+            // Ended by the server's idle timeout: `expect` says so.
+            Some(EndFile::Silent | EndFile::StopReading) => End::Close,
         };
-        let expect = match self.expect {
-            ExpectFile::Served => Expect::Served,
-            ExpectFile::Refused => Expect::Refused,
+        let file_end = self.end.as_ref().map(|e| *e.get_ref());
+        let expect = match (self.expect, file_end) {
+            (ExpectFile::Refused, Some(EndFile::Silent | EndFile::StopReading)) => {
+                let span = self.end.as_ref().map_or(0..0, |e| e.span());
+                return Err(at(span, "a client with `expect = \"refused\"` never goes quiet on a connection".into()));
+            }
+            (ExpectFile::Served, Some(EndFile::Silent)) => Expect::IdleClose(Quiet::Silent),
+            (ExpectFile::Served, Some(EndFile::StopReading)) => Expect::IdleClose(Quiet::StopReading),
+            (ExpectFile::Served, _) => Expect::Served,
+            (ExpectFile::Refused, _) => Expect::Refused,
         };
         if expect == Expect::Refused && !messages.is_empty() {
             let span = self.messages.first().map_or(0..0, |m| m.span());
             return Err(at(span, "a client with `expect = \"refused\"` sends no `messages`".into()));
         }
-        let end_after = match (&self.end_after, end) {
-            (Some(a), End::Fin | End::Reset | End::DieMidMessage) => {
-                let needs_next = usize::from(end != End::Fin);
+        let end_after = match (&self.end_after, file_end) {
+            (
+                Some(a),
+                Some(EndFile::Fin | EndFile::Reset | EndFile::DieMidMessage | EndFile::Silent | EndFile::StopReading),
+            ) => {
+                let needs_next = usize::from(matches!(file_end, Some(EndFile::Reset | EndFile::DieMidMessage)));
                 if *a.get_ref() + needs_next > messages.len() {
                     return Err(at(
                         a.span(),
@@ -330,14 +345,15 @@ impl ClientFile {
                 }
                 *a.get_ref()
             }
-            (Some(a), _) => {
-                return Err(at(
-                    a.span(),
-                    "`end_after` goes with `end = \"fin\"`, \"reset\" or \"die_mid_message\"".into(),
-                ))
-            }
-            (None, End::Fin) => messages.len(),
-            (None, End::Reset | End::DieMidMessage) => {
+            (Some(a), _) => return Err(at(
+                a.span(),
+                "`end_after` goes with `end = \"fin\"`, \"reset\", \"die_mid_message\", \"silent\" or \"stop_reading\""
+                    .into(),
+            )),
+            (None, Some(EndFile::Fin | EndFile::Silent)) => messages.len(),
+            // A client that stops reading does so from its first message unless `end_after` says otherwise.
+            (None, Some(EndFile::StopReading)) => 0,
+            (None, Some(EndFile::Reset | EndFile::DieMidMessage)) => {
                 let span = self.end.as_ref().map_or(0..0, |e| e.span());
                 if messages.is_empty() {
                     return Err(at(span, "this `end` needs a message to send last".into()));

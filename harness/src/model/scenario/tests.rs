@@ -195,3 +195,42 @@ fn the_embedded_suite_is_the_scenarios_directory() {
     assert_eq!(Scenario::from_suite("scenarios/slow_reader.toml").unwrap().name, "slow_reader");
     assert!(Scenario::from_suite("nope").is_none());
 }
+
+#[test]
+fn quiet_ends_resolve_with_their_defaults_and_write_back() {
+    let s = parse(concat!(
+        "seeds = [1]\n[server]\nidle_timeout_ms = 200\n",
+        "[[clients]]\nend = \"silent\"\nmessages = [{ text = \"a\" }, { text = \"b\" }]\n",
+        "[[clients]]\nend = \"silent\"\n",
+        "[[clients]]\nend = \"stop_reading\"\nmessages = [{ text = \"a\" }, { text = \"b\" }]\n",
+        "[[clients]]\nend = \"stop_reading\"\nend_after = 1\nmessages = [{ text = \"a\" }, { text = \"b\" }]\n",
+    ))
+    .unwrap();
+    let ends: Vec<(Option<Quiet>, usize, usize)> =
+        s.clients.iter().map(|c| (c.quiet(), c.end_after, c.planned())).collect();
+    let (silent, stop) = (Some(Quiet::Silent), Some(Quiet::StopReading));
+    assert_eq!(ends, vec![(silent, 2, 2), (silent, 0, 0), (stop, 0, 0), (stop, 1, 1)]);
+    assert!(s.clients.iter().all(|c| c.end == End::Close && c.expect != Expect::Served));
+    assert!(!s.clients[0].misbehaves() && s.clients[2].misbehaves(), "leaving with replies unread is a RST");
+    let again = parse(&s.to_toml()).unwrap();
+    assert_eq!(again.clients, s.clients);
+}
+
+#[test]
+fn a_silent_client_needs_an_idle_timeout_to_wait_for() {
+    let silent = "[[clients]]\nend = \"silent\"\n";
+    let err = parse(&format!("seeds = [1]\n{silent}")).unwrap_err();
+    assert!(err.starts_with("scenarios/t.toml:3:7: "), "{err}");
+    assert!(err.contains("set `idle_timeout_ms` in `[server]`"), "{err}");
+    let short = format!("seeds = [1]\n[network]\nlatency_ms = [1, 5]\n[server]\nidle_timeout_ms = 500\n{silent}[limits]\nio_timeout_ms = 510\n");
+    let err = parse(&short).unwrap_err();
+    assert!(err.starts_with("scenarios/t.toml:7:7: "), "{err}");
+    assert!(err.contains("`io_timeout_ms` (510 ms)") && err.contains("at least 520 ms"), "{err}");
+    let err = parse("seeds = [1]\n[[clients]]\nend = \"stop_reading\"\nend_after = 1\nmessages = [{ text = \"a\" }]\n");
+    assert!(err.is_ok(), "it may stop reading after its last reply: {err:?}");
+    let err = parse("seeds = [1]\n[[clients]]\nend = \"stop_reading\"\nend_after = 2\nmessages = [{ text = \"a\" }]\n")
+        .unwrap_err();
+    assert!(err.contains("t.toml:4:13: `end_after = 2` needs 2 messages"), "{err}");
+    let err = parse("seeds = [1]\n[[clients]]\nend = \"silent\"\nexpect = \"refused\"\n").unwrap_err();
+    assert!(err.contains("t.toml:3:7: a client with `expect = \"refused\"` never goes quiet"), "{err}");
+}

@@ -127,26 +127,36 @@ pub struct ClientSpec {
     pub zero_writes: bool,
     /// How it treats an empty message.
     pub empty: EmptyPolicy,
-    /// How its conversation ends.
+    /// How its conversation ends (`Close` for a client that expects the idle timeout's close, see [`Expect`]).
     pub end: End,
-    /// Messages answered before a misbehaving end (`fin`, `reset`, `die_mid_message`).
+    /// Messages answered before an end other than `close` and `half_close`, or before a client that expects the
+    /// idle timeout's close goes quiet.
     pub end_after: usize,
     /// Whether it reconnects and resends after its connection fails (for restarts and partitions).
     pub reconnect: bool,
-    /// What its connect should meet.
+    /// What its connect should meet, and who ends the connection.
     pub expect: Expect,
 }
 
 impl ClientSpec {
-    /// Whether the client ends its conversation abruptly on purpose.
+    /// Whether the client ends its conversation abruptly on purpose (a client that stops reading leaves with a RST).
     pub fn misbehaves(&self) -> bool {
-        matches!(self.end, End::Fin | End::Reset | End::DieMidMessage)
+        matches!(self.end, End::Fin | End::Reset | End::DieMidMessage) || self.quiet() == Some(Quiet::StopReading)
+    }
+
+    /// How it goes quiet, if it expects the server's idle timeout to close its connection.
+    pub fn quiet(&self) -> Option<Quiet> {
+        match self.expect {
+            Expect::IdleClose(quiet) => Some(quiet),
+            _ => None,
+        }
     }
 
     /// Messages it means to get answered.
     pub fn planned(&self) -> usize {
         match self.expect {
             Expect::Refused => 0,
+            Expect::IdleClose(_) => self.end_after,
             Expect::Served if self.misbehaves() => self.end_after,
             Expect::Served => self.messages.len(),
         }
@@ -177,13 +187,27 @@ pub enum End {
     DieMidMessage,
 }
 
-/// What a client's connect should meet.
+/// What a client's connect should meet, and who ends the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expect {
-    /// A server that answers.
+    /// A server that answers; the client ends the connection as its `end` says.
     Served,
     /// No listener: the connect must fail fast with ConnectionRefused.
     Refused,
+    /// A server that answers `end_after` messages; then the client goes quiet as said and the server's idle timeout
+    /// may close the connection (the file's `end = "silent"` and `end = "stop_reading"`).
+    IdleClose(Quiet),
+}
+
+/// How a client goes quiet after `end_after` answered messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quiet {
+    /// It sends nothing more and waits, reading, for the server's idle timeout to close the connection (within
+    /// `io_timeout`).
+    Silent,
+    /// It stops reading: sends the remaining messages, reads none of their replies, holds the connection for
+    /// `io_timeout` (the server's idle timeout may cut it meanwhile), then leaves with the replies unread (a RST).
+    StopReading,
 }
 
 /// The bytes of one message, as written in the file; random ones are drawn per seed.
@@ -389,6 +413,25 @@ pub(super) fn check_server_states(timeline: &[Fault]) -> Result<(), (usize, Stri
             Action::Start => down = false,
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// Checks that a silent client (`end = "silent"`) can see the server's idle timeout close its connection: the
+/// scenario sets one, and the client waits for it longer than it plus a round trip (and 10 ms of slack).
+pub(super) fn check_silent(server: &ServerSpec, network: &NetworkSpec, limits: &Limits) -> Result<(), String> {
+    let Some(idle) = server.config.idle_timeout else {
+        return Err(
+            "`end = \"silent\"` waits for the server's idle timeout: set `idle_timeout_ms` in `[server]`".into()
+        );
+    };
+    let needed = idle + network.latency.end * 2 + std::time::Duration::from_millis(10);
+    if limits.io_timeout < needed {
+        return Err(format!(
+            "`end = \"silent\"` waits `io_timeout_ms` ({} ms) for the idle timeout's close: it needs at least {} ms (`idle_timeout_ms`, two latencies and 10 ms)",
+            limits.io_timeout.as_millis(),
+            needed.as_millis()
+        ));
     }
     Ok(())
 }
