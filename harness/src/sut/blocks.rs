@@ -3,22 +3,36 @@
 //! the idle timeout, and the whole echo conversation. Generic over the seam, like the server.
 
 use std::io;
+use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Semaphore;
 
 use crate::sut::net::{Listener, Stream};
 use crate::sut::server::{upper_in_place, Config};
 
 /// The correct accept loop: accepts forever, running `conversation` for each connection on a task of its own, so
-/// one slow or broken client never holds up another. It ends when the listener fails.
+/// one slow or broken client never holds up another. With `config.max_connections` it holds a slot per
+/// connection, taken before the accept (latecomers wait in the backlog) and given back however the task ends.
+/// It ends when the listener fails.
 pub async fn accept_loop<L, F, Fut>(mut listener: L, config: Config, conversation: F)
 where
     L: Listener,
     F: Fn(L::Stream, Config) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    while let Ok((stream, _)) = listener.accept().await {
-        tokio::spawn(conversation(stream, config.clone()));
+    let slots = config.max_connections.map(|n| Arc::new(Semaphore::new(n.max(1))));
+    loop {
+        let slot = match &slots {
+            Some(slots) => Some(slots.clone().acquire_owned().await.expect("the semaphore is never closed")),
+            None => None,
+        };
+        let Ok((stream, _)) = listener.accept().await else { return };
+        let conversation = conversation(stream, config.clone());
+        tokio::spawn(async move {
+            conversation.await;
+            drop(slot);
+        });
     }
 }
 
