@@ -56,6 +56,25 @@ fn no_restart() -> Target {
     })
 }
 
+/// The built-in server with half the scenario's idle timeout: it closes quiet connections too early.
+fn impatient() -> Target {
+    Target::configurable("impatient", |listener, mut config| {
+        config.idle_timeout = config.idle_timeout.map(|t| t / 2);
+        Box::pin(server::run(listener, config, std::future::pending::<()>()))
+    })
+}
+
+#[test]
+fn the_idle_timeout_excuses_the_close_of_a_silent_client_but_not_one_that_comes_too_early() {
+    let s = scenario("idle_timeout_reads");
+    let (v, detail) = verdict(&s, &Target::builtin(), Property::Liveness);
+    assert_eq!(v, Verdict::Pass, "{detail}");
+    assert!(detail.contains("closed (eof) after 20"), "{detail}");
+    let (v, detail) = verdict(&s, &impatient(), Property::Liveness);
+    assert_eq!(v, Verdict::Fail, "{detail}");
+    assert!(detail.contains("the server closed connection 0 (client-0) (eof) after only 10"), "{detail}");
+}
+
 #[test]
 fn builtin_server_holds_every_property_on_both_first_simulations() {
     let target = Target::builtin();

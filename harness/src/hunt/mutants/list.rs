@@ -1,9 +1,10 @@
 //! The catalogue's list: [`Mutant`], every planted bug in catalogue order ([`all`]) and lookup by name
-//! ([`find`]). The bugs themselves live in `tutorial.rs` (the socket tutorial's).
+//! ([`find`]). The bugs themselves live in `tutorial.rs` (the socket tutorial's) and `limits.rs` (those that show
+//! only under a connection limit, an idle timeout or volume).
 
 use crate::sim::target::Target;
 
-use super::tutorial;
+use super::{limits, tutorial};
 
 /// One planted bug: the catalogue's own, or a user's (any [`Target`] with a name and a one-line bug), so a user
 /// can compute a mutation score for their own server and their own planted bugs with [`crate::hunt::catalogue::run`].
@@ -90,6 +91,31 @@ pub fn all() -> Vec<Mutant> {
                 })
             })
             .known_to_binary(),
+        ),
+        mutant!(
+            "slot_leak_on_error",
+            "gives a connection slot back only after a clean end: after a few resets or idle timeouts nobody is served",
+            limits::slot_leak_on_error
+        ),
+        mutant!(
+            "unbounded_write",
+            "the idle timeout bounds reads, not writes: a client that stops reading keeps its connection and slot",
+            limits::unbounded_write
+        ),
+        mutant!(
+            "idle_whole_write",
+            "the idle timeout bounds each whole reply, not progress: a slow reader that keeps taking bytes is cut",
+            limits::idle_whole_write
+        ),
+        mutant!(
+            "idle_deadline",
+            "the idle timer runs from the accept, never reset by progress: a client talking for longer is cut",
+            limits::idle_deadline
+        ),
+        mutant!(
+            "ring_u16",
+            "replies from a 64 KiB ring at a u16 position, dropping what crosses its end: bytes past 64 KiB go missing",
+            limits::ring_u16
         ),
     ]
 }
