@@ -33,6 +33,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // A closed stdout (`echo-harness run FILE --trace | head`) ends the process quietly, as for any Unix tool,
+    // instead of a panic in println!.
+    // SAFETY: signal(2) at start-up, before any thread exists, restoring the default disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
     tracing_subscriber::fmt()

@@ -1,6 +1,8 @@
 //! Shrinking a failing scenario: remove clients, faults and messages, shorten payloads and pipelines, as long
 //! as the same property still fails under the same seed. What is left is the smallest story of the bug.
 
+use std::time::Duration;
+
 use crate::hunt::run::{run_and_judge, run_once};
 use crate::model::property::{Property, Verdict};
 use crate::model::scenario::{Action, ClientSpec, End, Payload, Scenario, Who};
@@ -57,8 +59,13 @@ pub struct Shrunk {
     pub runs: usize,
 }
 
+/// The simulated time a shrink may spend, all candidates together: a candidate that fails by running into its
+/// deadline costs a whole deadline, so counting runs alone would let a slow scenario take many seconds. Counted
+/// in simulated time, the bound is the same on every machine and the result stays reproducible.
+pub const SIMULATED_BUDGET: Duration = Duration::from_secs(120);
+
 /// Shrinks `scenario` while `property` still fails under `seed` against `target`, spending at most `max_runs`
-/// simulations (a candidate costs one, or two when the property is determinism).
+/// simulations (a candidate costs one, or two when the property is determinism) and [`SIMULATED_BUDGET`].
 ///
 /// Two passes, repeated until neither changes anything (a fixpoint): greedy one-step simplifications, biggest
 /// first (a client, a fault, blocks of messages, shaping, pipelining), each kept as soon as it still fails; then
@@ -66,13 +73,15 @@ pub struct Shrunk {
 pub fn shrink(scenario: &Scenario, seed: u64, target: &Target, property: Property, max_runs: usize) -> Shrunk {
     let mut runs = 0;
     let cost = if property == Property::Determinism { 2 } else { 1 };
+    let mut simulated = Duration::ZERO;
     let mut fails = |s: &Scenario| -> Option<bool> {
-        if runs + cost > max_runs {
+        if runs + cost > max_runs || simulated > SIMULATED_BUDGET {
             return None; // out of budget
         }
         runs += cost;
-        let (_, judgements) =
+        let (run, judgements) =
             if property == Property::Determinism { run_and_judge(s, seed, target) } else { run_once(s, seed, target) };
+        simulated += run.records.last().map_or(Duration::ZERO, |r| r.at) * cost as u32;
         Some(judgements.iter().any(|j| j.property == property && j.verdict == Verdict::Fail))
     };
     let mut best = scenario.clone();
