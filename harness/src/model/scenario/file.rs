@@ -11,6 +11,7 @@ use toml::Spanned;
 use crate::model::faults::{Chunk, Shaping};
 use crate::sut::server;
 
+use super::steps::StepFile;
 use super::types::*;
 
 /// Builds the error for a span of the text being parsed.
@@ -39,9 +40,23 @@ pub(super) fn parse_one(path: &Path, text: &str) -> Result<Scenario, ScenarioErr
     }
     let mut clients = Vec::new();
     let mut over = None;
+    let (mut total_bytes, mut total_messages) = (0usize, 0usize);
     for block in &file.clients {
         let spec = block.resolve(&at)?;
-        for _ in 0..*block.count.get_ref() {
+        let count = *block.count.get_ref();
+        total_bytes =
+            total_bytes.saturating_add(spec.messages.iter().map(Payload::len).sum::<usize>().saturating_mul(count));
+        total_messages = total_messages.saturating_add(spec.messages.len().saturating_mul(count));
+        if total_bytes > MAX_TOTAL_BYTES || total_messages > MAX_TOTAL_MESSAGES {
+            return Err(at(
+                block.count.span(),
+                format!(
+                    "the clients so far send {total_bytes} bytes in {total_messages} messages, above the limits of \
+                     {MAX_TOTAL_BYTES} bytes and {MAX_TOTAL_MESSAGES} messages a scenario may send"
+                ),
+            ));
+        }
+        for _ in 0..count {
             clients.push(ClientSpec { name: format!("client-{}", clients.len()), ..spec.clone() });
         }
         if over.is_none() && clients.len() > network.tcp_capacity {
@@ -59,7 +74,7 @@ pub(super) fn parse_one(path: &Path, text: &str) -> Result<Scenario, ScenarioErr
             ),
         ));
     }
-    let limits = file.limits.unwrap_or_default().resolve();
+    let limits = file.limits.unwrap_or_default().resolve(&at)?;
     for end in file.clients.iter().filter_map(|c| c.end.as_ref()).filter(|e| *e.get_ref() == EndFile::Silent) {
         check_silent(&server, &network, &limits).map_err(|message| at(end.span(), message))?;
     }
@@ -69,7 +84,7 @@ pub(super) fn parse_one(path: &Path, text: &str) -> Result<Scenario, ScenarioErr
     for step in &file.timeline {
         let before = timeline.len();
         step.resolve(&at, &names, limits.deadline, &mut timeline)?;
-        spans.extend((before..timeline.len()).map(|_| step.action.span()));
+        spans.extend((before..timeline.len()).map(|_| step.span()));
     }
     let mut order: Vec<usize> = (0..timeline.len()).collect();
     order.sort_by_key(|&i| timeline[i].at);
@@ -122,7 +137,7 @@ struct File {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct NetworkFile {
-    latency_ms: Option<Spanned<[u64; 2]>>,
+    latency_ms: Option<Spanned<Vec<u64>>>,
     tcp_capacity: Option<Spanned<usize>>,
 }
 
@@ -130,7 +145,15 @@ impl NetworkFile {
     fn resolve(self, at: &At) -> Result<NetworkSpec, ScenarioError> {
         let (lo, hi) = match &self.latency_ms {
             Some(l) => {
-                let [lo, hi] = *l.get_ref();
+                let [lo, hi] = l.get_ref()[..] else {
+                    return Err(at(
+                        l.span(),
+                        format!("`latency_ms` is [min, max]: two numbers, not {}", l.get_ref().len()),
+                    ));
+                };
+                if hi > MAX_MS {
+                    return Err(at(l.span(), format!("`latency_ms` {hi} is above the limit of {MAX_MS} ms")));
+                }
                 if lo > hi {
                     return Err(at(
                         l.span(),
@@ -142,7 +165,12 @@ impl NetworkFile {
             None => (0, 0),
         };
         let tcp_capacity = match &self.tcp_capacity {
-            Some(c) if *c.get_ref() == 0 => return Err(at(c.span(), "`tcp_capacity` must be at least 1".into())),
+            Some(c) if *c.get_ref() == 0 || *c.get_ref() > MAX_TCP_CAPACITY => {
+                return Err(at(
+                    c.span(),
+                    format!("`tcp_capacity` must be 1 to {MAX_TCP_CAPACITY}, not {}", c.get_ref()),
+                ))
+            }
             Some(c) => *c.get_ref(),
             None => 256,
         };
@@ -198,20 +226,23 @@ impl ServerFile {
     fn resolve(self, at: &At) -> Result<ServerSpec, ScenarioError> {
         let mut config = server::Config::default();
         if let Some(b) = &self.buffer {
-            if *b.get_ref() == 0 {
-                return Err(at(b.span(), "`buffer` must be at least 1 byte".into()));
+            if *b.get_ref() == 0 || *b.get_ref() > MAX_BUFFER {
+                return Err(at(b.span(), format!("`buffer` must be 1 to {MAX_BUFFER} bytes, not {}", b.get_ref())));
             }
             config.buffer_size = *b.get_ref();
         }
         if let Some(m) = &self.max_connections {
-            if *m.get_ref() == 0 {
-                return Err(at(m.span(), "`max_connections` must be at least 1".into()));
+            if *m.get_ref() == 0 || *m.get_ref() > MAX_CONNECTIONS {
+                return Err(at(
+                    m.span(),
+                    format!("`max_connections` must be 1 to {MAX_CONNECTIONS}, not {}", m.get_ref()),
+                ));
             }
             config.max_connections = Some(*m.get_ref());
         }
         if let Some(t) = &self.idle_timeout_ms {
-            if *t.get_ref() == 0 {
-                return Err(at(t.span(), "`idle_timeout_ms` must be at least 1".into()));
+            if *t.get_ref() == 0 || *t.get_ref() > MAX_MS {
+                return Err(at(t.span(), format!("`idle_timeout_ms` must be 1 to {MAX_MS}, not {}", t.get_ref())));
             }
             config.idle_timeout = Some(Duration::from_millis(*t.get_ref()));
         }
@@ -294,6 +325,17 @@ impl ClientFile {
             return Err(at(
                 span,
                 format!("{} messages x {} rounds is above the limit of {MAX_MESSAGES} messages", once.len(), rounds.0),
+            ));
+        }
+        let once_bytes: usize = once.iter().map(Payload::len).sum();
+        if once_bytes.saturating_mul(rounds.0) > MAX_TOTAL_BYTES {
+            let span = if rounds.1.is_empty() { self.messages[0].span() } else { rounds.1.clone() };
+            return Err(at(
+                span,
+                format!(
+                    "{once_bytes} bytes x {} rounds is above the limit of {MAX_TOTAL_BYTES} bytes a scenario may send",
+                    rounds.0
+                ),
             ));
         }
         let messages: Vec<Payload> = (0..rounds.0).flat_map(|_| once.iter().cloned()).collect();
@@ -391,6 +433,22 @@ enum PayloadFile {
 
 /// The largest message a scenario may hold (64 MiB): every message is kept in memory, sent and echoed.
 const MAX_MESSAGE: usize = 64 << 20;
+/// The most payload bytes a whole scenario may send (all clients, after `count` and `rounds`): what one run may
+/// cost in memory, and in time.
+pub const MAX_TOTAL_BYTES: usize = 256 << 20;
+/// The most messages a whole scenario may send (all clients, after `count` and `rounds`).
+pub const MAX_TOTAL_MESSAGES: usize = 1_000_000;
+/// The most timeline steps a scenario may have after `repeat`.
+pub const MAX_STEPS: usize = 100_000;
+/// The longest any time in a scenario may be, in ms (a deadline, a timeout, a start, a pause): 10 minutes of
+/// simulated time, which already takes tens of seconds to simulate.
+pub const MAX_MS: u64 = 600_000;
+/// The largest `tcp_capacity`.
+pub const MAX_TCP_CAPACITY: usize = 4096;
+/// The largest `buffer` (16 MiB), as `echo-harness serve --buffer` allows.
+pub const MAX_BUFFER: usize = 16 << 20;
+/// The largest `max_connections`.
+pub const MAX_CONNECTIONS: usize = 100_000;
 /// The most messages one client may send (after `rounds`): bounds a run's memory and time.
 const MAX_MESSAGES: usize = 100_000;
 
@@ -419,158 +477,35 @@ fn parse_hex(h: &str) -> Result<Vec<u8>, String> {
         .collect()
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StepFile {
-    at_ms: Spanned<u64>,
-    action: Spanned<ActionFile>,
-    clients: Option<Vec<Spanned<String>>>,
-    direction: Option<DirectionFile>,
-    ms: Option<Spanned<u64>>,
-    rate: Option<Spanned<f64>>,
-    repeat: Option<Spanned<usize>>,
-    every_ms: Option<Spanned<u64>>,
-}
-
-#[derive(Deserialize, Clone, Copy, PartialEq)]
-#[serde(rename_all = "snake_case")]
-enum ActionFile {
-    Bounce,
-    Stop,
-    Start,
-    Crash,
-    Partition,
-    Repair,
-    Hold,
-    Release,
-    Latency,
-    FailRate,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-enum DirectionFile {
-    Both,
-    ToServer,
-    FromServer,
-}
-
-impl StepFile {
-    fn resolve(&self, at: &At, names: &[&str], deadline: Duration, out: &mut Vec<Fault>) -> Result<(), ScenarioError> {
-        let action = *self.action.get_ref();
-        let network = matches!(
-            action,
-            ActionFile::Partition | ActionFile::Repair | ActionFile::Hold | ActionFile::Release | ActionFile::Latency
-        );
-        let who = match &self.clients {
-            None => Who::All,
-            Some(_) if !network => {
-                return Err(at(self.action.span(), "`clients` only goes with network actions".into()));
-            }
-            Some(list) => {
-                let mut indexes = Vec::new();
-                for name in list {
-                    match names.iter().position(|n| n == name.get_ref()) {
-                        Some(i) => indexes.push(i),
-                        None => {
-                            return Err(at(
-                                name.span(),
-                                format!(
-                                    "no client is called \"{}\" (they are client-0 to client-{})",
-                                    name.get_ref(),
-                                    names.len() - 1
-                                ),
-                            ))
-                        }
-                    }
-                }
-                Who::Clients(indexes)
-            }
-        };
-        let direction = match (self.direction, action) {
-            (None, _) => Direction::Both,
-            (Some(d), ActionFile::Partition | ActionFile::Repair) => match d {
-                DirectionFile::Both => Direction::Both,
-                DirectionFile::ToServer => Direction::ToServer,
-                DirectionFile::FromServer => Direction::FromServer,
-            },
-            (Some(_), _) => {
-                return Err(at(self.action.span(), "`direction` only goes with \"partition\" and \"repair\"".into()))
-            }
-        };
-        if self.ms.is_some() != (action == ActionFile::Latency) {
-            return Err(at(self.action.span(), "`ms` is required with \"latency\" and only goes with it".into()));
-        }
-        if self.rate.is_some() != (action == ActionFile::FailRate) {
-            return Err(at(self.action.span(), "`rate` is required with \"fail_rate\" and only goes with it".into()));
-        }
-        let action = match action {
-            ActionFile::Bounce => Action::Bounce,
-            ActionFile::Stop => Action::Stop,
-            ActionFile::Start => Action::Start,
-            ActionFile::Crash => Action::Crash,
-            ActionFile::Partition => Action::Partition(who, direction),
-            ActionFile::Repair => Action::Repair(who, direction),
-            ActionFile::Hold => Action::Hold(who),
-            ActionFile::Release => Action::Release(who),
-            ActionFile::Latency => Action::Latency(who, Duration::from_millis(*self.ms.as_ref().unwrap().get_ref())),
-            ActionFile::FailRate => {
-                let rate = self.rate.as_ref().unwrap();
-                if !(0.0..=1.0).contains(rate.get_ref()) {
-                    return Err(at(rate.span(), format!("`rate` {} is not between 0 and 1", rate.get_ref())));
-                }
-                Action::FailRate(*rate.get_ref())
-            }
-        };
-        let repeat = self.repeat.as_ref().map_or(1, |r| *r.get_ref());
-        if repeat == 0 {
-            return Err(at(self.repeat.as_ref().unwrap().span(), "`repeat` must be at least 1".into()));
-        }
-        let every = match (&self.every_ms, repeat) {
-            (Some(e), _) if *e.get_ref() == 0 => return Err(at(e.span(), "`every_ms` must be at least 1".into())),
-            (Some(e), _) => *e.get_ref(),
-            (None, 1) => 0,
-            (None, _) => {
-                return Err(at(self.repeat.as_ref().unwrap().span(), "`repeat` needs `every_ms`".into()));
-            }
-        };
-        for i in 0..repeat as u64 {
-            let when = i.checked_mul(every).and_then(|t| t.checked_add(*self.at_ms.get_ref())).unwrap_or(u64::MAX);
-            if Duration::from_millis(when) >= deadline {
-                return Err(at(
-                    self.at_ms.span(),
-                    format!("this step happens at {when} ms, not before the deadline of {} ms", deadline.as_millis()),
-                ));
-            }
-            out.push(Fault { at: Duration::from_millis(when), action: action.clone() });
-        }
-        Ok(())
-    }
-}
-
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct LimitsFile {
-    deadline_ms: Option<u64>,
-    connect_timeout_ms: Option<u64>,
-    io_timeout_ms: Option<u64>,
-    reconnect_within_ms: Option<u64>,
-    restart_within_ms: Option<u64>,
-    refused_within_ms: Option<u64>,
-    drain_ms: Option<u64>,
+    deadline_ms: Option<Spanned<u64>>,
+    connect_timeout_ms: Option<Spanned<u64>>,
+    io_timeout_ms: Option<Spanned<u64>>,
+    reconnect_within_ms: Option<Spanned<u64>>,
+    restart_within_ms: Option<Spanned<u64>>,
+    refused_within_ms: Option<Spanned<u64>>,
+    drain_ms: Option<Spanned<u64>>,
 }
 
 impl LimitsFile {
-    fn resolve(self) -> Limits {
-        let ms = Duration::from_millis;
-        Limits {
-            deadline: ms(self.deadline_ms.unwrap_or(30_000)),
-            connect_timeout: ms(self.connect_timeout_ms.unwrap_or(1_000)),
-            io_timeout: ms(self.io_timeout_ms.unwrap_or(2_000)),
-            reconnect_within: ms(self.reconnect_within_ms.unwrap_or(2_000)),
-            restart_within: ms(self.restart_within_ms.unwrap_or(1_000)),
-            refused_within: ms(self.refused_within_ms.unwrap_or(50)),
-            drain: ms(self.drain_ms.unwrap_or(1_000)),
-        }
+    fn resolve(self, at: &At) -> Result<Limits, ScenarioError> {
+        let ms = |value: &Option<Spanned<u64>>, key: &str, default: u64| match value {
+            Some(v) if *v.get_ref() > MAX_MS => {
+                Err(at(v.span(), format!("`{key}` {} is above the limit of {MAX_MS} ms", v.get_ref())))
+            }
+            Some(v) => Ok(Duration::from_millis(*v.get_ref())),
+            None => Ok(Duration::from_millis(default)),
+        };
+        Ok(Limits {
+            deadline: ms(&self.deadline_ms, "deadline_ms", 30_000)?,
+            connect_timeout: ms(&self.connect_timeout_ms, "connect_timeout_ms", 1_000)?,
+            io_timeout: ms(&self.io_timeout_ms, "io_timeout_ms", 2_000)?,
+            reconnect_within: ms(&self.reconnect_within_ms, "reconnect_within_ms", 2_000)?,
+            restart_within: ms(&self.restart_within_ms, "restart_within_ms", 1_000)?,
+            refused_within: ms(&self.refused_within_ms, "refused_within_ms", 50)?,
+            drain: ms(&self.drain_ms, "drain_ms", 1_000)?,
+        })
     }
 }
