@@ -36,7 +36,7 @@ pub fn finish_check(report: &CheckReport, json: bool, report_dir: &Path) -> anyh
 }
 
 /// A runtime whose Ctrl-C (SIGINT), SIGTERM or SIGHUP kills the servers the harness started before leaving
-/// (exit 130). (A SIGKILL cannot be caught: the servers' shells get it from the kernel, see `launch::Managed`.)
+/// (exit 130). (A SIGKILL cannot be caught: then each server's watchdog kills it, see `launch::WATCHDOG`.)
 pub fn runtime_killing_servers_on_ctrl_c() -> anyhow::Result<tokio::runtime::Runtime> {
     use tokio::signal::unix::{signal, SignalKind};
     let rt = runtime()?;

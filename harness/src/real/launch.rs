@@ -2,10 +2,17 @@
 //! listens (read from the kernel's tables), and kill the whole group when done, on panic (the guard's `Drop`) and
 //! on Ctrl-C ([`kill_all_managed`]). Both the black-box properties and the real-socket runner start servers
 //! through this; it knows nothing of properties or scenarios.
+//!
+//! A SIGKILL of the harness runs none of that, so every command runs under a watchdog ([`WATCHDOG`]): a shell in
+//! the server's process group that waits for the harness's end of a pipe to close and then kills the group, so no
+//! server outlives the harness, whatever the command's shape (`cd DIR && ...`, a pipeline, a list). The server's
+//! standard error goes to a file that is unlinked as soon as it is opened: the harness reads the tail through its
+//! own handle, and nothing is left in the temp directory however the harness ends.
 
+use std::fs::File;
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::os::unix::fs::FileExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -69,6 +76,23 @@ pub enum LaunchError {
     Io(#[from] io::Error),
 }
 
+/// The shell every server command runs under (`sh -c WATCHDOG echo-harness-watchdog COMMAND`), leader of a new
+/// process group, with the read end of a pipe as its standard input; only the harness holds the write end (it is
+/// close-on-exec, so no other child inherits it). It moves the pipe to fd 3 and starts, in the same process group, a
+/// watcher (a subshell that blocks reading fd 3 and, at end of file, SIGKILLs the whole group, itself included)
+/// and then the command (`sh -c "$1"`, with stdin from /dev/null and without fd 3), and exits with the command's
+/// status, so that a server that cannot start is still seen exiting. The pipe reaches end of file when the
+/// harness closes its end: in [`Managed::kill`], or when the harness dies in any way, SIGKILL included (the
+/// kernel closes a dead process's descriptors). The watcher also keeps the group id in use (a group lives while a
+/// member does), so the group cannot be confused with a later one while the harness may still signal it.
+pub const WATCHDOG: &str = "exec 3<&0 </dev/null\n\
+                            { read -r _ <&3; kill -KILL 0; } &\n\
+                            sh -c \"$1\" 3<&- &\n\
+                            wait $!\n";
+
+/// How much of a server's standard error [`Managed::stderr_tail`] reads: the end of it.
+const STDERR_TAIL_BYTES: u64 = 64 * 1024;
+
 /// Process groups of the servers running now, killed by [`kill_all_managed`].
 static LIVE: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
@@ -88,46 +112,42 @@ pub struct Managed {
     command: String,
     /// The port it listens on.
     port: u16,
-    /// The child (the shell running the command, leader of its process group).
+    /// The child (the [`WATCHDOG`] shell running the command, leader of its process group).
     child: Child,
-    /// Where its standard error goes.
-    stderr: PathBuf,
+    /// The harness's end of the watchdog's pipe: closing it (or the harness dying) kills the group.
+    watchdog: Option<io::PipeWriter>,
+    /// A handle on its standard error (a file already unlinked).
+    stderr: File,
     /// Whether it was killed (and reaped) already.
     killed: bool,
 }
 
 impl Managed {
-    /// Starts `template` with `{port}` replaced by `port`, in a new process group.
+    /// Starts `template` with `{port}` replaced by `port`, in a new process group, under the [`WATCHDOG`].
     pub fn spawn(template: &str, port: u16) -> Result<Managed, LaunchError> {
         use std::os::unix::process::CommandExt;
         if !template.contains("{port}") {
             return Err(LaunchError::NoPort(template.into()));
         }
         let command = template.replace("{port}", &port.to_string());
-        static SPAWNED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let stderr = std::env::temp_dir().join(format!("echo-harness-{}-{n}-{port}.stderr", std::process::id()));
-        let file = std::fs::File::create(&stderr)?;
-        // A simple command replaces the shell (`exec`), so the server itself is the child: it then gets the
-        // parent-death signal below, and no shell sits between it and the kill.
-        let simple = !command.contains(['&', '|', ';', '(', ')', '<', '>', '`', '$', '\n']);
-        let script = if simple { format!("exec {command}") } else { command.clone() };
-        let mut command_line = Command::new("sh");
-        command_line.arg("-c").arg(&script).stdin(Stdio::null()).stdout(Stdio::null()).stderr(file).process_group(0);
-        // SAFETY: prctl(2) in the child between fork and exec, touching no memory: if the harness dies (even by
-        // SIGKILL), the kernel kills the child too (a server a compound command forks is reached by the group
-        // kill only, which SIGKILL of the harness leaves undone).
-        unsafe {
-            command_line.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let child = command_line.spawn().map_err(|source| LaunchError::Spawn { command: command.clone(), source })?;
+        let (stderr, capture) = stderr_capture(port)?;
+        // Both ends are close-on-exec here; the read end becomes the watchdog's stdin (a dup without the flag).
+        let (watched, watchdog) = io::pipe()?;
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(WATCHDOG)
+            .arg("echo-harness-watchdog")
+            .arg(&command)
+            .stdin(watched)
+            .stdout(Stdio::null())
+            .stderr(capture)
+            .process_group(0)
+            .spawn()
+            .map_err(|source| LaunchError::Spawn { command: command.clone(), source })?;
         if let Ok(mut live) = LIVE.lock() {
             live.push(child.id() as i32);
         }
-        Ok(Managed { command, port, child, stderr, killed: false })
+        Ok(Managed { command, port, child, watchdog: Some(watchdog), stderr, killed: false })
     }
 
     /// Starts `template` on `port` and waits (at most `within`) until it listens.
@@ -176,7 +196,13 @@ impl Managed {
 
     /// The last line or so of its standard error, on one line.
     pub fn stderr_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+        let len = self.stderr.metadata().map_or(0, |m| m.len());
+        let from = len.saturating_sub(STDERR_TAIL_BYTES);
+        let mut bytes = vec![0u8; (len - from) as usize];
+        // Positioned reads: the server writes through its own descriptor, and no offset is shared with it.
+        let read = self.stderr.read_at(&mut bytes, from).unwrap_or(0);
+        bytes.truncate(read);
+        let text = String::from_utf8_lossy(&bytes);
         let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
         let tail = lines[lines.len().saturating_sub(2)..].join(" / ");
         if tail.is_empty() {
@@ -202,6 +228,9 @@ impl Managed {
                 libc::kill(-pgid, libc::SIGKILL);
             }
         }
+        // Closing the pipe makes the watcher kill whatever is left of the group (processes a command that
+        // exited on its own left behind); after the kill above, there is nothing left and nobody to read it.
+        drop(self.watchdog.take());
         let _ = self.child.wait();
         // The shell is reaped, but the server it started may still be dying with its listener open: wait (at most
         // 2 s) until nothing listens on the port, so that a restart cannot meet the old listener.
@@ -216,8 +245,19 @@ impl Managed {
 impl Drop for Managed {
     fn drop(&mut self) {
         self.kill();
-        let _ = std::fs::remove_file(&self.stderr);
     }
+}
+
+/// A file for a server's standard error, unlinked at once: returns a handle to read it and one to give the
+/// server. Nothing stays in the temp directory, whether the harness ends normally, by Ctrl-C or by SIGKILL.
+fn stderr_capture(port: u16) -> io::Result<(File, File)> {
+    static SPAWNED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("echo-harness-{}-{n}-{port}.stderr", std::process::id()));
+    let write = File::options().write(true).create_new(true).open(&path)?;
+    let read = File::open(&path);
+    std::fs::remove_file(&path)?;
+    Ok((read?, write))
 }
 
 /// Checks that `template` names a server that starts (on a free port, within `within`), then stops it: a server
