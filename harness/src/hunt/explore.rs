@@ -19,6 +19,7 @@ use crate::hunt::shrink::{shrink, Size};
 use crate::judge::judgement::Judgement;
 use crate::model::faults::{Chunk, Shaping};
 use crate::model::property::{Property, Verdict};
+use crate::model::scenario::bounds::MAX_MS;
 use crate::model::scenario::{
     Action, ClientSpec, Direction, EmptyPolicy, End, Expect, Fault, Limits, NetworkSpec, Payload, Scenario, ServerSpec,
     Who,
@@ -508,7 +509,8 @@ fn deadline(
         .sum();
     let end = timeline.last().map_or(Duration::ZERO, |f| f.at);
     let estimate = transfer + pauses + end + Duration::from_secs(4);
-    (2 * estimate).max(Duration::from_secs(30))
+    // Within what a scenario file may say, so that every case can be written out and replayed.
+    (2 * estimate).clamp(Duration::from_secs(30), Duration::from_millis(MAX_MS))
 }
 
 #[cfg(test)]

@@ -11,11 +11,9 @@ use toml::Spanned;
 use crate::model::faults::{Chunk, Shaping};
 use crate::sut::server;
 
+use super::bounds::*;
 use super::steps::StepFile;
 use super::types::*;
-
-/// Builds the error for a span of the text being parsed.
-pub(super) type At<'a> = dyn Fn(Range<usize>, String) -> ScenarioError + 'a;
 
 /// Parses one scenario, ignoring its twins.
 pub(super) fn parse_one(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
@@ -430,27 +428,6 @@ enum PayloadFile {
     Hex(String),
     Random(usize),
 }
-
-/// The largest message a scenario may hold (64 MiB): every message is kept in memory, sent and echoed.
-const MAX_MESSAGE: usize = 64 << 20;
-/// The most payload bytes a whole scenario may send (all clients, after `count` and `rounds`): what one run may
-/// cost in memory, and in time.
-pub const MAX_TOTAL_BYTES: usize = 256 << 20;
-/// The most messages a whole scenario may send (all clients, after `count` and `rounds`).
-pub const MAX_TOTAL_MESSAGES: usize = 1_000_000;
-/// The most timeline steps a scenario may have after `repeat`.
-pub const MAX_STEPS: usize = 100_000;
-/// The longest any time in a scenario may be, in ms (a deadline, a timeout, a start, a pause): 10 minutes of
-/// simulated time, which already takes tens of seconds to simulate.
-pub const MAX_MS: u64 = 600_000;
-/// The largest `tcp_capacity`.
-pub const MAX_TCP_CAPACITY: usize = 4096;
-/// The largest `buffer` (16 MiB), as `echo-harness serve --buffer` allows.
-pub const MAX_BUFFER: usize = 16 << 20;
-/// The largest `max_connections`.
-pub const MAX_CONNECTIONS: usize = 100_000;
-/// The most messages one client may send (after `rounds`): bounds a run's memory and time.
-const MAX_MESSAGES: usize = 100_000;
 
 fn resolve_payload(payload: &Spanned<PayloadFile>, at: &At) -> Result<Payload, ScenarioError> {
     Ok(match payload.get_ref() {

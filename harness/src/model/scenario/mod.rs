@@ -2,6 +2,7 @@
 //! files. The types live in `types.rs`; `load.rs` reads a file (twins included), `file.rs` resolves each section
 //! with its checks (`steps.rs` the timeline), `emit.rs` writes a scenario back. The format is documented in `scenarios/README.md`.
 
+pub mod bounds;
 mod emit;
 mod file;
 mod load;

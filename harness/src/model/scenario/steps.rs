@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::file::{At, MAX_STEPS};
+use super::bounds::{At, MAX_STEPS};
 use super::types::*;
 
 #[derive(Deserialize)]
