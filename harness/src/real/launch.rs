@@ -248,9 +248,18 @@ impl Drop for Managed {
     }
 }
 
-/// A file for a server's standard error, unlinked at once: returns a handle to read it and one to give the
-/// server. Nothing stays in the temp directory, whether the harness ends normally, by Ctrl-C or by SIGKILL.
+/// A file for a server's standard error that has no name (O_TMPFILE) or is unlinked at once: returns a handle to
+/// read it and one to give the server. Nothing stays in the temp directory, whether the harness ends normally, by
+/// Ctrl-C or by SIGKILL, even at the instant between creating a named file and unlinking it.
 fn stderr_capture(port: u16) -> io::Result<(File, File)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let anonymous =
+        File::options().read(true).write(true).mode(0o600).custom_flags(libc::O_TMPFILE).open(std::env::temp_dir());
+    if let Ok(file) = anonymous {
+        let write = file.try_clone()?;
+        return Ok((file, write));
+    }
+    // A file system without O_TMPFILE: a named file, unlinked at once.
     static SPAWNED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = std::env::temp_dir().join(format!("echo-harness-{}-{n}-{port}.stderr", std::process::id()));
