@@ -165,42 +165,61 @@ pub fn hunt(mutant: &Mutant, scenarios: &[Scenario], budget: Duration) -> Mutant
     // Seed by seed across the scenarios, so every scenario gets a chance early.
     let rounds = scenarios.iter().map(|s| s.seeds.len()).max().unwrap_or(0);
     for round in 0..rounds {
+        // The whole round runs: of the scenarios that catch the bug, the smallest is the one shrunk, so the
+        // minimal story comes from the scenario about this bug rather than the first one in file order.
+        let mut caught: Option<(&Scenario, u64, crate::judge::judgement::Judgement)> = None;
+        let mut first_catch = None;
         for scenario in scenarios {
             let Some(&seed) = scenario.seeds.get(round) else { continue };
             if started.elapsed() > budget {
-                report.runs = runs;
-                report.seconds = started.elapsed().as_secs_f64();
-                return report;
+                break;
             }
-            if mutant.target.unsupported(scenario).is_some() {
+            let key = |s: &Scenario| {
+                let size = Size::of(s);
+                (size.clients, size.messages, size.bytes)
+            };
+            // Once caught, only a smaller scenario could be chosen: the others need not run.
+            let smaller = caught.as_ref().is_none_or(|(best, _, _)| key(scenario) < key(best));
+            if !smaller || mutant.target.unsupported(scenario).is_some() {
                 continue;
             }
             let (_, judgements) = run_and_judge(scenario, seed, &mutant.target);
             runs += 2;
             let Some(failed) = judgements.into_iter().find(|j| j.verdict == Verdict::Fail) else { continue };
-            report.caught = true;
-            report.runs = runs;
-            report.seconds = started.elapsed().as_secs_f64();
-            report.property = Some(failed.property.name().into());
-            report.scenario = Some(scenario.name.clone());
-            report.seed = Some(seed);
-            let replay = mutant.target.replay();
-            report.replay = Some(replay.command(&scenario.path, seed));
-            let shrunk = shrink(scenario, seed, &mutant.target, failed.property, SHRINK_RUNS);
-            let size = Size::of(&shrunk.scenario);
-            report.minimal = Some(size);
-            report.minimal_text = Some(size.to_string());
-            report.minimal_scenario = Some(format!(
-                "# The smallest scenario found that still catches the mutant `{}` ({}): `{}` fails under seed {seed}.\n# Shrunk from {}. Replay: {}\n{}",
-                mutant.name,
-                mutant.bug,
-                failed.property.name(),
-                scenario.path.display(),
-                replay.command(std::path::Path::new("THIS_FILE"), seed),
-                shrunk.scenario.to_toml()
-            ));
-            return report;
+            first_catch.get_or_insert((runs, started.elapsed()));
+            caught = Some((scenario, seed, failed));
         }
+        let Some((scenario, seed, failed)) = caught else {
+            if started.elapsed() > budget {
+                report.runs = runs;
+                report.seconds = started.elapsed().as_secs_f64();
+                return report;
+            }
+            continue;
+        };
+        let (catch_runs, catch_time) = first_catch.expect("a catch was recorded");
+        report.caught = true;
+        report.runs = catch_runs;
+        report.seconds = catch_time.as_secs_f64();
+        report.property = Some(failed.property.name().into());
+        report.scenario = Some(scenario.name.clone());
+        report.seed = Some(seed);
+        let replay = mutant.target.replay();
+        report.replay = Some(replay.command(&scenario.path, seed));
+        let shrunk = shrink(scenario, seed, &mutant.target, failed.property, SHRINK_RUNS);
+        let size = Size::of(&shrunk.scenario);
+        report.minimal = Some(size);
+        report.minimal_text = Some(size.to_string());
+        report.minimal_scenario = Some(format!(
+            "# The smallest scenario found that still catches the mutant `{}` ({}): `{}` fails under seed {seed}.\n# Shrunk from {}. Replay: {}\n{}",
+            mutant.name,
+            mutant.bug,
+            failed.property.name(),
+            scenario.path.display(),
+            replay.command(std::path::Path::new("THIS_FILE"), seed),
+            shrunk.scenario.to_toml()
+        ));
+        return report;
     }
     // Escaped the suite: explore for the rest of the budget.
     let options = explore::Options {
