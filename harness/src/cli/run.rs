@@ -86,12 +86,7 @@ fn print_run(run: &Run, judgements: &[Judgement], trace: bool) -> anyhow::Result
     let mut failed = false;
     for j in judgements {
         failed |= j.verdict == Verdict::Fail;
-        let word = match j.verdict {
-            Verdict::Pass => "pass",
-            Verdict::Fail => "FAIL",
-            Verdict::Skip => "skip",
-        };
-        println!("{:15} {word}  {}", j.property.name(), j.detail);
+        println!("{:15} {}  {}", j.property.name(), j.verdict.word(), j.detail);
     }
     println!("trace hash {:016x}, {} events", run.hash, run.records.len());
     Ok(if failed { exit::FAILED } else { exit::HELD })

@@ -65,12 +65,7 @@ pub fn replay(scenario: &str, seed: u64, target: &Target) -> Result<Replayed, St
         println!("{record}");
     }
     for j in &judgements {
-        let word = match j.verdict {
-            Verdict::Pass => "pass",
-            Verdict::Fail => "FAIL",
-            Verdict::Skip => "skip",
-        };
-        println!("{:15} {word}  {}", j.property.name(), j.detail);
+        println!("{:15} {}  {}", j.property.name(), j.verdict.word(), j.detail);
     }
     println!("trace hash {:016x}, {} events", run.hash, run.records.len());
     Ok(Replayed { scenario, run, judgements })

@@ -16,6 +16,17 @@ pub enum Verdict {
     Skip,
 }
 
+impl Verdict {
+    /// The word tables print: `pass`, `FAIL` (loud, to be seen) or `skip`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "FAIL",
+            Verdict::Skip => "skip",
+        }
+    }
+}
+
 /// A property the harness checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Property {

@@ -10,11 +10,7 @@ use crate::judge::tally::SuiteReport;
 use super::check_report::CheckReport;
 
 pub(super) fn verdict_word(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Pass => "pass",
-        Verdict::Fail => "FAIL",
-        Verdict::Skip => "skip",
-    }
+    v.word()
 }
 
 /// The closing line: what held.
