@@ -1,6 +1,7 @@
 //! The scenario files on real sockets on a busy machine: a correct server never fails because the machine is
-//! loaded (two CPU hogs on the 2-core machine), and the restart bound counts from when a restarted server
-//! listens: one slow to listen passes, one slow to accept after it listens still fails.
+//! loaded (two CPU hogs on the 2-core machine), a server slow to serve after a restart still fails, a failure
+//! that does not happen again on a second run is not reported, and a confirmed one says so, and that its replay
+//! reruns the scenario rather than the same timing.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -115,4 +116,38 @@ fn a_server_slow_to_listen_is_judged_from_when_it_listens() {
     assert_eq!(failures(&report), Vec::<String>::new());
     let restart = report.properties.iter().find(|p| p.name == "restart").unwrap();
     assert_eq!(restart.verdict, Verdict::Pass, "{}", restart.evidence.detail);
+}
+
+#[test]
+fn a_failure_that_does_not_happen_again_is_not_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("starts");
+    let target = python(&server("wrong_first_time"), &format!("{} {{port}}", marker.display()));
+    let report = check_real(&[scenario("echo_three_clients", &[1])], &target, 1);
+    let starts = std::fs::read_to_string(&marker).unwrap().lines().count();
+    assert_eq!(starts, 2, "the run that failed is run once more, on a fresh server");
+    assert_eq!(failures(&report), Vec::<String>::new());
+}
+
+#[test]
+fn a_confirmed_failure_says_so_and_that_its_replay_reruns_the_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(root().join("scenarios/many_clients.toml"), dir.path().join("many_clients.toml")).unwrap();
+    let target = format!("python3 {} {{port}}", server("serial").display());
+    let out = Command::new(env!("CARGO_BIN_EXE_echo-harness"))
+        .args(["check", "--backend", "real", "--skip-kernel", "--json", "--target", &target, "--scenarios"])
+        .arg(dir.path())
+        .arg("--report-dir")
+        .arg(dir.path().join("reports"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    let liveness = doc["properties"].as_array().unwrap().iter().find(|p| p["name"] == "liveness").unwrap();
+    assert_eq!(liveness["verdict"], "fail");
+    let detail = liveness["evidence"]["detail"].as_str().unwrap();
+    assert!(detail.contains("confirmed on a second run"), "{detail}");
+    assert!(detail.contains("not replayable byte for byte"), "{detail}");
+    let replay = liveness["evidence"]["replay"].as_str().unwrap();
+    assert!(replay.contains("--backend real") && replay.contains("serial.py"), "{replay}");
 }

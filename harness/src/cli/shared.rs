@@ -8,8 +8,9 @@ use anyhow::{bail, Context};
 
 use echo_harness::exit;
 use echo_harness::hunt::{mutants, twins};
+use echo_harness::model::property::Verdict;
 use echo_harness::model::scenario::Scenario;
-use echo_harness::real::launch;
+use echo_harness::real::{launch, runner};
 use echo_harness::report::check_report::CheckReport;
 use echo_harness::report::{json, markdown, table};
 use echo_harness::sim::target::Target;
@@ -25,6 +26,7 @@ pub fn parse_seconds(s: &str) -> Result<Duration, String> {
 
 /// Writes the reports, prints the table (or the JSON document), and gives the exit code.
 pub fn finish_check(report: &CheckReport, json: bool, report_dir: &Path) -> anyhow::Result<u8> {
+    let report = &with_real_notes(report);
     write_reports(report, report_dir)?;
     if json {
         println!("{}", json::json(report));
@@ -33,6 +35,20 @@ pub fn finish_check(report: &CheckReport, json: bool, report_dir: &Path) -> anyh
         println!("report: {}", report_dir.join("check.md").display());
     }
     Ok(if report.held() { exit::HELD } else { exit::FAILED })
+}
+
+/// The report, with every failure of the scenario files on real sockets saying that it was confirmed on a second
+/// run and that its replay reruns the scenario, not the same timing ([`runner::FAILURE_NOTE`]).
+fn with_real_notes(report: &CheckReport) -> CheckReport {
+    let mut report = report.clone();
+    if report.suite.backend == "real" && !report.suite.scenarios.is_empty() {
+        for property in report.suite.properties.iter_mut().filter(|p| p.verdict == Verdict::Fail) {
+            if property.evidence.replay.is_some() {
+                property.evidence.detail.push_str(runner::FAILURE_NOTE);
+            }
+        }
+    }
+    report
 }
 
 /// A runtime whose Ctrl-C (SIGINT), SIGTERM or SIGHUP kills the servers the harness started before leaving
