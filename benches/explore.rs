@@ -220,17 +220,18 @@ fn time_to_catch_every_bug() {
         let (median, worst) = (times[1], times[2]);
         let show = |t: f64| if t.is_finite() { format!("{t:.2}s") } else { "missed".into() };
         println!("{:22} {:>9} {:>9} {:>8}  {property}", mutant.name, show(median), show(worst), cases);
-        rows.push(format!(
-            "    {{\"mutant\": {:?}, \"median_s\": {}, \"worst_s\": {}, \"cases\": {cases}, \"property\": {:?}, \"within_target\": {}}}",
-            mutant.name,
-            if median.is_finite() { median.to_string() } else { "null".into() },
-            if worst.is_finite() { worst.to_string() } else { "null".into() },
-            property,
-            worst <= CATCH_WITHIN.as_secs_f64()
-        ));
+        let finite = |t: f64| t.is_finite().then_some(t);
+        rows.push(serde_json::json!({
+            "mutant": mutant.name,
+            "median_s": finite(median),
+            "worst_s": finite(worst),
+            "cases": cases,
+            "property": property,
+            "within_target": worst <= CATCH_WITHIN.as_secs_f64(),
+        }));
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/echo-harness-bench");
-    let json = format!("{{\n  \"catch\": [\n{}\n  ]\n}}\n", rows.join(",\n"));
+    let json = serde_json::to_string_pretty(&serde_json::json!({ "catch": rows })).expect("JSON");
     if std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(dir.join("catch.json"), json)).is_err() {
         eprintln!("cannot write {}", dir.join("catch.json").display());
     }

@@ -105,8 +105,7 @@ impl Target {
 
     /// Marks a target the `echo-harness` binary can rebuild from its name (`--target NAME`): the built-in
     /// server and the catalogue's planted bugs. Failures then print a replay through the binary.
-    #[doc(hidden)]
-    pub fn known_to_binary(self) -> Target {
+    pub(crate) fn known_to_binary(self) -> Target {
         Target { known_to_binary: true, ..self }
     }
 
