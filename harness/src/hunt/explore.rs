@@ -459,6 +459,7 @@ fn build(
             restart_within: ms(1000) + wait,
             refused_within: ms(50),
             drain: ms(1000),
+            give_up: ms(5000),
         },
         twins: Vec::new(),
     }

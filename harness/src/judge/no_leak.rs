@@ -19,7 +19,7 @@ pub(super) fn no_leak(view: &View) -> Judgement {
         _ => None,
     });
     // Without an idle timeout (within the drain time) a server cannot learn that a client vanished behind a
-    // cut link: its FIN was lost with the link (turmoil does not retransmit). Those connections are allowed.
+    // cut link given up: its FIN was lost with the connection. Those connections are allowed.
     let idle = view.scenario.server.config.idle_timeout;
     let abandoned = if idle.is_some_and(|t| t <= view.scenario.limits.drain) { 0 } else { abandoned(view) };
     match left {
@@ -40,8 +40,8 @@ pub(super) fn no_leak(view: &View) -> Judgement {
     }
 }
 
-/// Connections a lossy cut (partition, fail rate) may have orphaned: the cut overlapped the connection's life
-/// or caught its last segments (a FIN) in flight.
+/// Connections a cut given up may have orphaned: the cut overlapped the connection's life or caught its last
+/// segments (a FIN) in flight.
 pub(super) fn abandoned(view: &View) -> usize {
     // How long a client's last segment may be in flight: the network's latency or one the timeline set.
     let in_flight = |client: usize| {
@@ -74,7 +74,7 @@ pub(super) fn abandoned(view: &View) -> usize {
                 c.lossy
                     && !c.what.starts_with("stop")
                     && !c.what.starts_with("crash")
-                    && c.start <= ended + in_flight(client)
+                    && c.since <= ended + in_flight(client)
                     && opened <= c.end
             })
         })

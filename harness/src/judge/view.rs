@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::model::scenario::{Action, Direction, Expect, Scenario};
+use crate::model::scenario::{Action, Expect, Scenario, RETRANSMIT_AFTER};
 use crate::model::trace::{Event, Run};
 
 /// What the oracles share: the run, its scenario, and when each client's link to the server was cut.
@@ -11,7 +11,7 @@ pub(super) struct View<'a> {
     pub(super) scenario: &'a Scenario,
     pub(super) run: &'a Run,
     /// Per client: intervals during which the scenario had cut its link to the server (partition, hold, fail
-    /// rate) or the server process was down (stop, crash).
+    /// rate; given up past the give-up time) or the server process was down (stop, crash).
     pub(super) cuts: Vec<Vec<Cut>>,
     /// When the server process was killed (bounce, stop, crash).
     pub(super) kills: Vec<Duration>,
@@ -22,7 +22,7 @@ pub(super) struct View<'a> {
 impl<'a> View<'a> {
     pub(super) fn new(scenario: &'a Scenario, run: &'a Run) -> Self {
         let end = run.records.last().map_or(Duration::ZERO, |r| r.at) + Duration::from_secs(3600);
-        let cuts = (0..scenario.clients.len()).map(|i| cut_intervals(scenario, i, end)).collect();
+        let cuts = (0..scenario.clients.len()).map(|i| cut_intervals(scenario, run, i, end)).collect();
         let kills = scenario.timeline.iter().filter(|f| f.action.kills_server()).map(|f| f.at).collect();
         let opened = run
             .records
@@ -99,48 +99,57 @@ impl<'a> View<'a> {
 pub(super) struct Cut {
     pub(super) start: Duration,
     pub(super) end: Duration,
+    /// When the link was cut: before `start` for a cut given up later, whose bytes held since are lost with it.
+    pub(super) since: Duration,
     /// The fault that began it.
     pub(super) what: String,
-    /// Whether data was lost (partition, fail rate, server down) rather than only delayed (hold): a delay
-    /// excuses a stall, never an error.
+    /// Whether connections were lost (a cut given up, the server down) rather than their bytes only delayed (a
+    /// cut TCP outlasts): a delay excuses a stall, never an error.
     pub(super) lossy: bool,
 }
 
-/// The intervals during which client `i` could not reach a live server, by the scenario's timeline.
-pub(super) fn cut_intervals(scenario: &Scenario, i: usize, end: Duration) -> Vec<Cut> {
+/// The intervals during which client `i` could not reach a live server: the timeline's cuts of its link and
+/// its random failures (delays: TCP retransmits what they held back), the part of a cut after its connections
+/// were given up (`GaveUp` in the run), and the server process down (both lossy).
+pub(super) fn cut_intervals(scenario: &Scenario, run: &Run, i: usize, end: Duration) -> Vec<Cut> {
     let mut out = Vec::new();
-    for lossy in [true, false] {
-        let (mut to_server, mut from_server, mut held, mut down, mut failing) = (false, false, false, false, false);
-        let mut open: Option<(Duration, String)> = None;
-        for fault in &scenario.timeline {
-            let set = |d: &Direction, to: &mut bool, from: &mut bool, value: bool| match d {
-                Direction::Both => (*to, *from) = (value, value),
-                Direction::ToServer => *to = value,
-                Direction::FromServer => *from = value,
-            };
-            match &fault.action {
-                Action::Partition(who, d) if who.includes(i) => set(d, &mut to_server, &mut from_server, true),
-                Action::Repair(who, d) if who.includes(i) => set(d, &mut to_server, &mut from_server, false),
-                Action::Hold(who) if who.includes(i) => held = true,
-                Action::Release(who) if who.includes(i) => held = false,
-                Action::Stop | Action::Crash => down = true,
-                Action::Start | Action::Bounce => down = false,
-                Action::FailRate(rate) => failing = *rate > 0.0,
-                _ => continue,
-            }
-            let cut = if lossy { to_server || from_server || down || failing } else { held };
-            match (&open, cut) {
-                (None, true) => open = Some((fault.at, fault.action.describe())),
-                (Some((start, what)), false) => {
-                    out.push(Cut { start: *start, end: fault.at, what: what.clone(), lossy });
-                    open = None;
-                }
-                _ => {}
+    let cuts = scenario.link_cuts(i);
+    for cut in &cuts {
+        out.push(Cut {
+            start: cut.start,
+            since: cut.start,
+            end: cut.end.unwrap_or(end),
+            what: cut.what.clone(),
+            lossy: false,
+        });
+    }
+    for (start, stop) in scenario.lossy_periods() {
+        let end = stop.map_or(end, |s| s + RETRANSMIT_AFTER);
+        out.push(Cut { start, since: start, end, what: "random link failures".into(), lossy: false });
+    }
+    for r in &run.records {
+        if let Event::GaveUp { client, since } = r.event {
+            if client == i {
+                // Dead until the cut that began at `since` heals (a random failure's cut heals at once).
+                let heal = cuts.iter().find(|c| c.start == since).map_or(r.at, |c| c.end.unwrap_or(end));
+                let what = format!("the link cut at {} was given up at {}", secs(since), secs(r.at));
+                out.push(Cut { start: r.at, since, end: heal, what, lossy: true });
             }
         }
-        if let Some((start, what)) = open {
-            out.push(Cut { start, end, what, lossy });
+    }
+    let mut down: Option<(Duration, String)> = None;
+    for fault in &scenario.timeline {
+        match (&fault.action, &down) {
+            (Action::Stop | Action::Crash, None) => down = Some((fault.at, fault.action.describe())),
+            (Action::Start | Action::Bounce, Some((start, what))) => {
+                out.push(Cut { start: *start, since: *start, end: fault.at, what: what.clone(), lossy: true });
+                down = None;
+            }
+            _ => {}
         }
+    }
+    if let Some((start, what)) = down {
+        out.push(Cut { start, since: start, end, what, lossy: true });
     }
     out
 }

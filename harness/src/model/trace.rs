@@ -114,6 +114,14 @@ pub enum Event {
         /// [`crate::model::scenario::Action::describe`].
         action: String,
     },
+    /// A client's link had been cut (partitioned or held) since `since` for `[limits] give_up_ms`: the connections
+    /// on it end, as the kernel gives up retransmitting.
+    GaveUp {
+        /// Index of the client.
+        client: usize,
+        /// When the cut began.
+        since: Duration,
+    },
     /// The run did not end by the deadline, or the simulator failed.
     RunFailed {
         /// What the simulator said.
@@ -170,6 +178,11 @@ impl fmt::Display for Record {
             Event::ServerConnections { open } => write!(f, "server holds {open} open connections"),
             Event::ClientDone { client, answered, of } => write!(f, "client-{client} done: {answered}/{of} answered"),
             Event::Fault { action } => write!(f, "fault: {action}"),
+            Event::GaveUp { client, since } => write!(
+                f,
+                "client-{client}'s link, cut since {:.3}s, is given up: its connections end",
+                since.as_secs_f64()
+            ),
             Event::RunFailed { reason } => write!(f, "run failed: {reason}"),
         }
     }

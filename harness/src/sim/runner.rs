@@ -9,11 +9,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::model::scenario::{Action, Direction, Scenario, Who};
+use crate::model::scenario::{Action, Scenario, Who};
 use crate::model::script::{ClientScript, Log, Wire};
 use crate::model::trace::{trace_hash, Event, Run};
 use crate::sut::net::{self, Network};
 
+use super::links::Links;
 use super::process::{ClientSocket, Sockets};
 use super::target::{epoch, Binder, Port, Target, SERVER_HOST, SERVER_PORT};
 
@@ -127,6 +128,7 @@ pub fn run_within(scenario: &Scenario, seed: u64, target: &Target, budget: std::
 
     let clients: Vec<&str> = scenario.clients.iter().map(|c| c.name.as_str()).collect();
     let mut faults = scenario.timeline.iter().peekable();
+    let mut links = Links::new(clients.iter().map(|c| c.to_string()).collect(), seed, scenario.limits.give_up);
     let failed = |sim: &turmoil::Sim<'_>, reason| log.push(sim.elapsed(), Event::RunFailed { reason });
     STOP_AT.set(Some(std::time::Instant::now() + budget));
     'run: loop {
@@ -140,8 +142,11 @@ pub fn run_within(scenario: &Scenario, seed: u64, target: &Target, budget: std::
                     break 'run;
                 }
             }
-            apply(&mut sim, &fault.action, &clients, &process);
+            if !links.apply(&fault.action) {
+                apply(&mut sim, &fault.action, &clients, &process);
+            }
         }
+        links.tick(&mut sim, &log);
         let stepped = step(&mut sim);
         if process.exited.swap(false, Ordering::Relaxed) {
             // The process ended on its own: its spawned tasks end with it.
@@ -162,6 +167,7 @@ pub fn run_within(scenario: &Scenario, seed: u64, target: &Target, budget: std::
     let drained_by = sim.elapsed() + scenario.limits.drain;
     let open = |process: &Process| process.sockets.lock().expect("process sockets").open();
     while open(&process) > 0 && sim.elapsed() < drained_by {
+        links.tick(&mut sim, &log);
         if let Err(reason) = step(&mut sim) {
             failed(&sim, reason);
             break;
@@ -190,29 +196,9 @@ fn apply(sim: &mut turmoil::Sim<'_>, action: &Action, clients: &[&str], process:
             sim.bounce(SERVER_HOST)
         }
         Action::Crash => sim.crash(SERVER_HOST),
-        Action::Partition(who, direction) => {
-            for c in each(who) {
-                match direction {
-                    Direction::Both => sim.partition(SERVER_HOST, c),
-                    Direction::ToServer => sim.partition_oneway(c, SERVER_HOST),
-                    Direction::FromServer => sim.partition_oneway(SERVER_HOST, c),
-                }
-            }
-        }
-        Action::Repair(who, direction) => {
-            for c in each(who) {
-                match direction {
-                    Direction::Both => sim.repair(SERVER_HOST, c),
-                    Direction::ToServer => sim.repair_oneway(c, SERVER_HOST),
-                    Direction::FromServer => sim.repair_oneway(SERVER_HOST, c),
-                }
-            }
-        }
-        Action::Hold(who) => each(who).into_iter().for_each(|c| sim.hold(SERVER_HOST, c)),
-        Action::Release(who) => each(who).into_iter().for_each(|c| sim.release(SERVER_HOST, c)),
         Action::Latency(who, d) => each(who).into_iter().for_each(|c| sim.set_link_latency(SERVER_HOST, c, *d)),
-        // turmoil heals a randomly failed link at its next message (repair rate 1.0), so 0 ends the failures.
-        Action::FailRate(rate) => sim.set_fail_rate(*rate),
+        // The links' own faults (see `links`).
+        Action::Partition(..) | Action::Repair(..) | Action::Hold(..) | Action::Release(..) | Action::FailRate(_) => {}
     }
 }
 

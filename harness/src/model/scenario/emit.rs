@@ -170,6 +170,7 @@ impl Scenario {
             ("restart_within_ms", l.restart_within),
             ("refused_within_ms", l.refused_within),
             ("drain_ms", l.drain),
+            ("give_up_ms", l.give_up),
         ] {
             limits.insert(key.into(), ms(value));
         }

@@ -464,6 +464,7 @@ struct LimitsFile {
     restart_within_ms: Option<Spanned<u64>>,
     refused_within_ms: Option<Spanned<u64>>,
     drain_ms: Option<Spanned<u64>>,
+    give_up_ms: Option<Spanned<u64>>,
 }
 
 impl LimitsFile {
@@ -483,6 +484,19 @@ impl LimitsFile {
             restart_within: ms(&self.restart_within_ms, "restart_within_ms", 1_000)?,
             refused_within: ms(&self.refused_within_ms, "refused_within_ms", 50)?,
             drain: ms(&self.drain_ms, "drain_ms", 1_000)?,
+            give_up: match &self.give_up_ms {
+                Some(v) if Duration::from_millis(*v.get_ref()) <= RETRANSMIT_AFTER => {
+                    return Err(at(
+                        v.span(),
+                        format!(
+                            "`give_up_ms` {} must be above the retransmission timeout ({} ms)",
+                            v.get_ref(),
+                            RETRANSMIT_AFTER.as_millis()
+                        ),
+                    ))
+                }
+                _ => ms(&self.give_up_ms, "give_up_ms", 5_000)?,
+            },
         })
     }
 }

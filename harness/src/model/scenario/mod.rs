@@ -3,12 +3,14 @@
 //! with its checks (`steps.rs` the timeline), `emit.rs` writes a scenario back. The format is documented in `scenarios/README.md`.
 
 pub mod bounds;
+mod cuts;
 mod emit;
 mod file;
 mod load;
 mod steps;
 mod types;
 
+pub use cuts::*;
 pub use types::*;
 
 #[cfg(test)]

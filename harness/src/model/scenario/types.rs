@@ -355,7 +355,15 @@ pub struct Limits {
     pub refused_within: Duration,
     /// After the last client left, the server must have closed every connection within this.
     pub drain: Duration,
+    /// How long a cut link (partition, hold, a failure of a lossy link) only delays the bytes in flight, as TCP
+    /// retransmission does; a cut that lasts longer ends the connections on it, as the kernel gives up
+    /// retransmitting (Linux: about 15 minutes with `tcp_retries2 = 15`; shortened so that runs stay short).
+    pub give_up: Duration,
 }
+
+/// The kernel's minimum retransmission timeout (Linux `TCP_RTO_MIN`, 200 ms): a segment a lossy link drops is
+/// sent again that much later, so a failure of a `fail_rate` link delays what is in flight on it by this long.
+pub const RETRANSMIT_AFTER: Duration = Duration::from_millis(200);
 
 impl Scenario {
     /// The bytes every client sends under `seed`: `[client][message]`. Random payloads are drawn in client and
