@@ -19,7 +19,8 @@ fn every_mutant_is_caught_and_the_correct_server_raises_no_false_alarm() {
     for m in &result.mutants {
         assert!(m.caught, "{} escaped:\n{table}", m.name);
         let minimal = m.minimal.expect("a caught mutant is shrunk");
-        assert!(minimal.clients >= 1 && minimal.messages >= 1, "{table}");
+        // At least one client; a bug in how a silent connection is closed (early_idle) needs no message.
+        assert!(minimal.clients >= 1, "{table}");
     }
     assert_eq!(result.correct_server.false_alarms, 0, "{table}");
     assert!(result.held());

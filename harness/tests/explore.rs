@@ -7,7 +7,7 @@ use std::time::Duration;
 use echo_harness::hunt::explore::{self, Options};
 use echo_harness::hunt::run::run_and_judge;
 use echo_harness::hunt::shrink::Size;
-use echo_harness::hunt::{catalogue, mutants};
+use echo_harness::hunt::{catalogue, generate, mutants};
 use echo_harness::model::property::{Property, Verdict};
 use echo_harness::model::scenario::Scenario;
 use echo_harness::sim::target::Target;
@@ -73,7 +73,7 @@ fn the_catalogue_explores_when_the_suite_misses_a_bug() {
 fn generated_cases_replay_to_the_same_trace() {
     // 100 generated scenarios, each run twice under its seed: `run_and_judge` compares the trace hashes.
     for case in 0..100 {
-        let scenario = explore::generate(99, case, true);
+        let scenario = generate::generate(99, case, generate::Settings::Generated);
         let (_, judgements) = run_and_judge(&scenario, scenario.seeds[0], &Target::builtin());
         let determinism = judgements.iter().find(|j| j.property == Property::Determinism).unwrap();
         assert_eq!(determinism.verdict, Verdict::Pass, "case {case}: {}\n{}", determinism.detail, scenario.to_toml());

@@ -16,9 +16,10 @@ pub fn run_and_judge(scenario: &Scenario, seed: u64, target: &Target) -> (Run, V
     (run, judgements)
 }
 
-/// Runs `scenario` under `seed` once and judges it on every property but determinism.
+/// Runs `scenario` under `seed` once and judges it on every property but determinism, by the target's policy
+/// (its declared idle timeout and connection limit, see [`Target::judged_as`]).
 pub fn run_once(scenario: &Scenario, seed: u64, target: &Target) -> (Run, Vec<Judgement>) {
     let run = sim::run(scenario, seed, target);
-    let judgements = judge(scenario, &run);
+    let judgements = judge(&target.judged_as(scenario), &run);
     (run, judgements)
 }

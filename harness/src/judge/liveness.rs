@@ -28,6 +28,23 @@ pub(super) fn liveness(view: &View) -> Judgement {
         let stalled = matches!(&record.event, Event::Exchange { error: Some(e), .. } | Event::Closed { error: Some(e), .. } | Event::IdleClosed { how: e, .. } if e == "stalled")
             || matches!(&record.event, Event::ConnectFailed { error, .. } if error == "connect-timeout");
         let (client, failure, window, opened) = match &record.event {
+            Event::Exchange { client, conn, error: Some(error), .. }
+            | Event::Closed { client, conn, error: Some(error), .. }
+                if error != "stalled"
+                    && view.scenario.server.config.idle_timeout.is_some()
+                    && view.server_closed(*conn).is_some() =>
+            {
+                match closed_by_policy(view, *conn, *client) {
+                    Ok(explained) => {
+                        excused.push(explained);
+                        excused_clients.push(*client);
+                        continue;
+                    }
+                    Err(failure) => {
+                        return Judgement::fail(Property::Liveness, format!("{failure} ({error} at {})", secs(at)))
+                    }
+                }
+            }
             Event::Exchange { client, conn, error: Some(error), sent, received, .. } => {
                 let from = if error == "stalled" { at.saturating_sub(io_timeout) } else { at };
                 let failure = if error == "stalled" {
@@ -56,7 +73,12 @@ pub(super) fn liveness(view: &View) -> Judgement {
                 (*client, format!("client-{client}'s connect failed ({error})"), at.saturating_sub(*waited), None)
             }
             Event::IdleClosed { client, conn, quiet_since, how, .. } => {
-                let failure = match idle_closed(view, *conn, *client, at.saturating_sub(*quiet_since), how) {
+                let failure = match view.server_closed(*conn).filter(|_| how != "stalled") {
+                    // The server's own record of the close says how long it had heard nothing.
+                    Some(_) => closed_by_policy(view, *conn, *client),
+                    None => idle_closed(view, *conn, *client, at.saturating_sub(*quiet_since), how),
+                };
+                let failure = match failure {
                     Ok(explained) => {
                         excused.push(explained);
                         continue;
@@ -83,10 +105,14 @@ pub(super) fn liveness(view: &View) -> Judgement {
                 excused_clients.push(client);
             }
             None => {
+                let hint = match &record.event {
+                    Event::Exchange { conn, .. } | Event::Closed { conn, .. } => undeclared(view, *conn),
+                    _ => String::new(),
+                };
                 return Judgement::fail(
                     Property::Liveness,
-                    format!("{failure} at {} on a healthy link with a live server", secs(at)),
-                )
+                    format!("{failure} at {} on a healthy link with a live server{hint}", secs(at)),
+                );
             }
         }
     }
@@ -113,6 +139,48 @@ pub(super) fn liveness(view: &View) -> Judgement {
     }
     Judgement::pass(Property::Liveness, detail)
 }
+
+/// Whether the server's close of connection `conn` before its client closed it (recorded on the server's side)
+/// is its idle policy at work: a close after at least the idle timeout without progress (no byte read or
+/// written) is (the excuse, as evidence); one sooner, or one by a server that declares no idle timeout, is a
+/// failure (with a hint to declare the timeout when it is one).
+fn closed_by_policy(view: &View, conn: usize, client: usize) -> Result<String, String> {
+    let Some((at, quiet)) = view.server_closed(conn) else {
+        return Err(format!("connection {conn} (client-{client}) failed"));
+    };
+    let quiet_ms = quiet.as_millis();
+    match view.scenario.server.config.idle_timeout {
+        // The server's timer and the simulator's tick may differ by a tick.
+        Some(t) if quiet + Duration::from_millis(1) >= t => Ok(format!(
+            "connection {conn} (client-{client}) closed by the server at {} after {quiet_ms} ms without progress (no byte read or written): the idle timeout of {} ms",
+            secs(at),
+            t.as_millis()
+        )),
+        Some(t) => Err(format!(
+            "the server closed connection {conn} (client-{client}) at {} after only {quiet_ms} ms without progress (no byte read or written), sooner than its idle timeout of {} ms",
+            secs(at),
+            t.as_millis()
+        )),
+        None => Err(format!("connection {conn} (client-{client}) failed{}", undeclared(view, conn))),
+    }
+}
+
+/// For a server judged without an idle timeout: what its side says of a close that looks like one (it closed
+/// first after reading nothing for a while), with how to declare it.
+fn undeclared(view: &View, conn: usize) -> String {
+    match view.server_closed(conn) {
+        Some((at, quiet)) if quiet >= UNDECLARED_HINT => format!(
+            "; the server closed it at {} after {} ms without progress (no byte read or written): if that is an \
+             idle timeout, declare it (Target::idle_timeout, or [server] idle_timeout_ms for a server that takes settings)",
+            secs(at),
+            quiet.as_millis()
+        ),
+        _ => String::new(),
+    }
+}
+
+/// How long a server must have read nothing before closing for its close to look like an idle timeout.
+const UNDECLARED_HINT: Duration = Duration::from_millis(100);
 
 /// The excuse the scenario's `[server] idle_timeout_ms` gives a close of a connection whose client went quiet on
 /// purpose: only a close at least that long after the client's last progress (`quiet`) is the idle timeout's.

@@ -1,4 +1,5 @@
-//! no-leak: the server closes every connection once its client has left.
+//! no-leak: the server closes every connection once its client has left, and with an idle timeout it keeps none
+//! long past that timeout without progress (a client that stops reading must not pin a connection).
 
 use std::time::Duration;
 
@@ -13,6 +14,9 @@ pub(super) fn no_leak(view: &View) -> Judgement {
     let run = view.run;
     if run.records.iter().any(|r| matches!(r.event, Event::RunFailed { .. })) {
         return Judgement::skip(Property::NoLeak, "the run did not finish");
+    }
+    if let Some(kept) = kept_past_idle_timeout(view) {
+        return Judgement::fail(Property::NoLeak, kept);
     }
     let left = run.records.iter().rev().find_map(|r| match r.event {
         Event::ServerConnections { open } => Some((r.at, open)),
@@ -79,4 +83,25 @@ pub(super) fn abandoned(view: &View) -> usize {
             })
         })
         .count()
+}
+
+/// A connection the server's side held without progress (no byte read or written) well past its idle timeout:
+/// longer than the timeout plus a quarter of it, 20 ms and the server's own pauses (a server may check for idle
+/// connections a little late, never much).
+fn kept_past_idle_timeout(view: &View) -> Option<String> {
+    let idle = view.scenario.server.config.idle_timeout?;
+    let shaping = &view.scenario.server.shaping;
+    let pauses = shaping.read_pause.unwrap_or_default() + shaping.write_pause.unwrap_or_default();
+    let allowed = idle + idle / 4 + Duration::from_millis(20) + pauses;
+    view.run.records.iter().find_map(|r| match r.event {
+        Event::ServerClosed { client, port, quiet, first } if quiet > allowed => Some(format!(
+            "the server kept client-{client}'s connection (port {port}) open {} ms without progress (no byte read or \
+             written) until {} closed it at {}: past its idle timeout of {} ms",
+            quiet.as_millis(),
+            if first { "it" } else { "the client" },
+            secs(r.at),
+            idle.as_millis()
+        )),
+        _ => None,
+    })
 }

@@ -42,7 +42,7 @@ fn exchange(conn: usize, sent: &[u8], received: &[u8], error: Option<&str>) -> E
 }
 
 fn connected(conn: usize) -> Event {
-    Event::Connected { client: 0, conn, waited: Duration::ZERO }
+    Event::Connected { client: 0, conn, waited: Duration::ZERO, port: 49152 + conn as u16 }
 }
 
 #[test]
@@ -106,7 +106,7 @@ fn survival_needs_a_served_client_after_the_misbehaviour() {
     let rude = Event::Misbehaved { client: 0, conn: 0, how: "reset".into() };
     let served = vec![
         (10, rude.clone()),
-        (20, Event::Connected { client: 1, conn: 1, waited: Duration::ZERO }),
+        (20, Event::Connected { client: 1, conn: 1, waited: Duration::ZERO, port: 49153 }),
         (30, exchange(1, b"a", b"A", None)),
     ];
     assert_eq!(verdict(&s, served, Property::Survival).verdict, Verdict::Pass);
@@ -266,4 +266,49 @@ fn without_an_idle_timeout_a_close_of_a_quiet_client_is_the_servers_fault_unless
     let mut given_up = closed;
     given_up.insert(1, (400, Event::GaveUp { client: 0, since: Duration::from_millis(100) }));
     assert_eq!(verdict(&cut, given_up, Property::Liveness).verdict, Verdict::Pass);
+}
+
+/// A conversation the server closes first, `quiet` ms after it last read from the client, while the client waits
+/// for a reply it then never gets (the second shrunk case of the idle-policy issue: a slow reader).
+fn closed_by_server(quiet: u64) -> Vec<(u64, Event)> {
+    vec![
+        (1, connected(0)),
+        (2, exchange(0, b"a", b"A", None)),
+        (2 + quiet, Event::ServerClosed { client: 0, port: 49152, quiet: Duration::from_millis(quiet), first: true }),
+        (1121, exchange(0, b"b", b"", Some("eof"))),
+        (1121, Event::ClientDone { client: 0, answered: 1, of: 2 }),
+    ]
+}
+
+#[test]
+fn a_declared_idle_timeout_excuses_a_close_after_it_and_fails_one_sooner() {
+    let policy = scenario("[server]\nidle_timeout_ms = 500\n");
+    let j = verdict(&policy, closed_by_server(612), Property::Liveness);
+    assert_eq!(j.verdict, Verdict::Pass, "{}", j.detail);
+    assert!(
+        j.detail.contains(
+            "closed by the server at 0.614s after 612 ms without progress (no byte read or written): the idle timeout of 500 ms"
+        ),
+        "{}",
+        j.detail
+    );
+    let early = verdict(&policy, closed_by_server(100), Property::Liveness);
+    assert_eq!(early.verdict, Verdict::Fail, "{}", early.detail);
+    assert!(early.detail.contains(
+        "after only 100 ms without progress (no byte read or written), sooner than its idle timeout of 500 ms"
+    ));
+}
+
+#[test]
+fn an_undeclared_idle_timeout_fails_liveness_with_a_hint_to_declare_it() {
+    let j = verdict(&scenario(""), closed_by_server(612), Property::Liveness);
+    assert_eq!(j.verdict, Verdict::Fail, "{}", j.detail);
+    assert!(
+        j.detail.contains("after 612 ms without progress (no byte read or written): if that is an idle"),
+        "{}",
+        j.detail
+    );
+    // A close right after a read is no timeout: no hint.
+    let j = verdict(&scenario(""), closed_by_server(0), Property::Liveness);
+    assert!(!j.detail.contains("declare it"), "{}", j.detail);
 }

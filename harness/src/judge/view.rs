@@ -66,6 +66,30 @@ impl<'a> View<'a> {
         self.cuts[client].iter().any(|c| c.start <= at && at <= c.end)
     }
 
+    /// When the server closed connection `conn` before its client did, and how long it had then moved no byte on
+    /// it (the server's side, [`Event::ServerClosed`], tied to the connection by the client's port).
+    pub(super) fn server_closed(&self, conn: usize) -> Option<(Duration, Duration)> {
+        self.server_end(conn).filter(|end| end.2).map(|(at, quiet, _)| (at, quiet))
+    }
+
+    /// When the server's side of connection `conn` ended, how long it had then moved no byte on it, and whether
+    /// the server closed it first.
+    pub(super) fn server_end(&self, conn: usize) -> Option<(Duration, Duration, bool)> {
+        let (opened, client, port) = self.run.records.iter().find_map(|r| match r.event {
+            Event::Connected { conn: c, client, port, .. } if c == conn => Some((r.at, client, port)),
+            _ => None,
+        })?;
+        // The first close of that client's port after the connection opened (before, a port may have served an
+        // earlier connection; the server may record its close before the client's connect returns).
+        let from = opened.saturating_sub(self.scenario.network.latency.end * 2 + Duration::from_millis(2));
+        self.run.records.iter().filter(|r| r.at >= from).find_map(|r| match r.event {
+            Event::ServerClosed { client: c, port: p, quiet, first } if c == client && p == port => {
+                Some((r.at, quiet, first))
+            }
+            _ => None,
+        })
+    }
+
     pub(super) fn opened_at(&self, conn: usize) -> Duration {
         self.opened.iter().find(|(c, _)| *c == conn).map_or(Duration::ZERO, |(_, t)| *t)
     }
@@ -187,7 +211,7 @@ impl View<'_> {
                         restarting: error == "refused" && self.restarting(start, r.at).is_some(),
                     });
                 }
-                Event::Connected { client, conn, waited } => {
+                Event::Connected { client, conn, waited, .. } => {
                     let first = self.run.records.iter().find_map(|x| match &x.event {
                         Event::Exchange { conn: c, error, received, sent, first_reply, .. } if c == conn => {
                             Some((x.at, error.clone(), received.len(), sent.len(), *first_reply))

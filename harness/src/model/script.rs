@@ -31,6 +31,10 @@ pub trait Wire: Send + Sync + 'static {
 
     /// Time since the run began.
     fn now(&self) -> Duration;
+
+    /// The port of `stream`'s own end: the server sees the connection come from it, which ties what the server's
+    /// side observed to the client's connection.
+    fn local_port(stream: &Self::Stream) -> u16;
 }
 
 /// The shared event log of one run.
@@ -329,7 +333,8 @@ impl<W: Wire> ClientScript<W> {
         match tokio::time::timeout(self.limits.connect_timeout, self.wire.connect()).await {
             Ok(Ok(stream)) => {
                 let conn = self.conns.fetch_add(1, Ordering::Relaxed);
-                self.log(Event::Connected { client: self.index, conn, waited: started.elapsed() });
+                let port = W::local_port(&stream);
+                self.log(Event::Connected { client: self.index, conn, waited: started.elapsed(), port });
                 let _ = Client::from_stream(stream, self.timeouts()).close().await;
             }
             Ok(Err(e)) => {
@@ -358,7 +363,8 @@ impl<W: Wire> ClientScript<W> {
             let error = match connected {
                 Ok(Ok(stream)) => {
                     let conn = self.conns.fetch_add(1, Ordering::Relaxed);
-                    self.log(Event::Connected { client: self.index, conn, waited: started.elapsed() });
+                    let port = W::local_port(&stream);
+                    self.log(Event::Connected { client: self.index, conn, waited: started.elapsed(), port });
                     let seed = self.seed ^ (conn as u64).wrapping_mul(0x8ebc_6af0_9c88_c6e3);
                     let stream = Shaped::new(stream, self.spec.shaping, seed);
                     return Some((Client::from_stream(stream, self.timeouts()), conn, began));

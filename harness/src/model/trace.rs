@@ -25,6 +25,8 @@ pub enum Event {
         conn: usize,
         /// How long the handshake took.
         waited: Duration,
+        /// The client's port: the server's side of the connection sees it as the peer's.
+        port: u16,
     },
     /// A client's connect failed.
     ConnectFailed {
@@ -109,6 +111,19 @@ pub enum Event {
         /// Messages in its script.
         of: usize,
     },
+    /// The server's side of a connection ended: the server closed it (shut its side, or dropped it), before the
+    /// client closed its own (`first`) or after. Only the runner's view of the server process sees it; a killed
+    /// process's connections are not reported.
+    ServerClosed {
+        /// The client whose connection it was.
+        client: usize,
+        /// The client's port ([`Event::Connected`]'s `port`).
+        port: u16,
+        /// How long the server had then moved no byte on it, read or written (since the accept, if none).
+        quiet: Duration,
+        /// Whether the server closed it before its client closed or reset its side.
+        first: bool,
+    },
     /// The scenario's timeline applied a fault.
     Fault {
         /// [`crate::model::scenario::Action::describe`].
@@ -133,7 +148,7 @@ impl fmt::Display for Record {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:>7.3}s  ", self.at.as_secs_f64())?;
         match &self.event {
-            Event::Connected { client, conn, waited } => {
+            Event::Connected { client, conn, waited, .. } => {
                 write!(f, "client-{client} connected (conn {conn}) after {}ms", waited.as_millis())
             }
             Event::ConnectFailed { client, error, waited } => {
@@ -178,6 +193,12 @@ impl fmt::Display for Record {
             Event::ServerConnections { open } => write!(f, "server holds {open} open connections"),
             Event::ClientDone { client, answered, of } => write!(f, "client-{client} done: {answered}/{of} answered"),
             Event::Fault { action } => write!(f, "fault: {action}"),
+            Event::ServerClosed { client, port, quiet, first } => write!(
+                f,
+                "server closed client-{client}'s connection (port {port}){} after {}ms without progress",
+                if *first { " first" } else { "" },
+                quiet.as_millis()
+            ),
             Event::GaveUp { client, since } => write!(
                 f,
                 "client-{client}'s link, cut since {:.3}s, is given up: its connections end",

@@ -187,6 +187,10 @@ impl Wire for RealWire {
     fn now(&self) -> Duration {
         self.clock.now()
     }
+
+    fn local_port(stream: &TcpStream) -> u16 {
+        stream.local_addr().map_or(0, |a| a.port())
+    }
 }
 
 /// A real listener whose accepted streams get the scenario's server-side shaping.

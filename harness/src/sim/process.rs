@@ -20,6 +20,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::model::faults::{Shaped, Shaping};
+use crate::model::script::Log;
+use crate::model::trace::Event;
 use crate::sut::net::Listener;
 
 type Slot = Arc<Mutex<Option<turmoil::net::TcpStream>>>;
@@ -71,12 +73,15 @@ pub struct ProcessListener {
     seed: u64,
     /// Streams accepted so far, mixed into each stream's seed.
     accepted: u64,
+    /// Where the server's closes are recorded (see [`Watch`]).
+    log: Log,
 }
 
 impl ProcessListener {
-    /// Wraps `inner`, registering its streams in `sockets` and shaping them with `shaping` under `seed`.
-    pub fn new(inner: turmoil::net::TcpListener, sockets: Sockets, shaping: Shaping, seed: u64) -> Self {
-        ProcessListener { inner, sockets, shaping, seed, accepted: 0 }
+    /// Wraps `inner`, registering its streams in `sockets`, shaping them with `shaping` under `seed`, and
+    /// recording in `log` when the server closes one first.
+    pub fn new(inner: turmoil::net::TcpListener, sockets: Sockets, shaping: Shaping, seed: u64, log: Log) -> Self {
+        ProcessListener { inner, sockets, shaping, seed, accepted: 0, log }
     }
 }
 
@@ -86,7 +91,8 @@ impl Listener for ProcessListener {
     async fn accept(&mut self) -> io::Result<(Self::Stream, SocketAddr)> {
         let (stream, peer) = self.inner.accept().await?;
         self.accepted += 1;
-        let stream = ProcessStream::new(self.sockets.register(stream));
+        let watch = Watch::new(self.log.clone(), peer);
+        let stream = ProcessStream::new(self.sockets.register(stream), watch);
         let seed = self.seed ^ self.accepted.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         Ok((Shaped::new(stream, self.shaping, seed), peer))
     }
@@ -108,6 +114,65 @@ pub struct ProcessStream {
     waiters: Arc<ReadWaiters>,
     /// Wakes every task in `waiters`: the one waker turmoil's read side is given.
     read_waker: Waker,
+    /// What the server did with the connection, for the oracles.
+    watch: Watch,
+}
+
+/// The server's side of one connection as the oracles need it: when the server last moved bytes on it (read or
+/// written), and whether it closed it before its client did, recorded as [`Event::ServerClosed`] when the server
+/// closes it (a server's idle timeout is judged by it).
+struct Watch {
+    /// Where the close is recorded.
+    log: Log,
+    /// The client host's index (from its name, `client-N`), if the peer is one.
+    client: Option<usize>,
+    /// The client's port.
+    port: u16,
+    /// When the server last read or wrote bytes (when it accepted the connection, before any).
+    last_progress: Duration,
+    /// The client closed or reset its side first: a close of the server's side now is no decision of its own.
+    peer_closed: bool,
+    /// The close was seen already.
+    closed: bool,
+}
+
+impl Watch {
+    fn new(log: Log, peer: SocketAddr) -> Watch {
+        let client = turmoil::reverse_lookup(peer.ip())
+            .and_then(|name| name.strip_prefix("client-").and_then(|n| n.parse().ok()));
+        Watch { log, client, port: peer.port(), last_progress: now(), peer_closed: false, closed: false }
+    }
+
+    /// The server read `n` bytes (0: EOF).
+    fn read(&mut self, n: usize) {
+        if n == 0 {
+            self.peer_closed = true;
+        } else {
+            self.last_progress = now();
+        }
+    }
+
+    /// The server wrote `n` bytes.
+    fn wrote(&mut self, n: usize) {
+        if n > 0 {
+            self.last_progress = now();
+        }
+    }
+
+    /// The server closed its side (a shutdown, or the stream dropped).
+    fn close(&mut self, ahead: &ReadAhead) {
+        let first = !(self.peer_closed || ahead.eof || ahead.error.is_some());
+        // Outside the simulation (the simulation itself being dropped at the end of a run) nothing is recorded.
+        if let (false, Some(client), Some(now)) = (self.closed, self.client, turmoil::sim_elapsed()) {
+            let quiet = now.saturating_sub(self.last_progress);
+            self.log.push(now, Event::ServerClosed { client, port: self.port, quiet, first });
+        }
+        self.closed = true;
+    }
+}
+
+fn now() -> Duration {
+    turmoil::sim_elapsed().unwrap_or_default()
 }
 
 /// The tasks that wait on one stream's read side.
@@ -175,7 +240,9 @@ struct ReadAhead {
 impl Drop for ProcessStream {
     fn drop(&mut self) {
         // Close now (FIN or RST), not when the registry lets go of the slot.
-        drop(self.slot.lock().expect("slot lock").take());
+        if self.slot.lock().expect("slot lock").take().is_some() {
+            self.watch.close(&self.ahead);
+        }
     }
 }
 
@@ -184,10 +251,10 @@ fn killed() -> io::Error {
 }
 
 impl ProcessStream {
-    fn new(slot: Slot) -> Self {
+    fn new(slot: Slot, watch: Watch) -> Self {
         let waiters = Arc::new(ReadWaiters::default());
         let read_waker = Waker::from(waiters.clone());
-        ProcessStream { slot, fin: FinRoom::default(), ahead: ReadAhead::default(), waiters, read_waker }
+        ProcessStream { slot, fin: FinRoom::default(), ahead: ReadAhead::default(), waiters, read_waker, watch }
     }
 
     fn with<T>(&self, f: impl FnOnce(Pin<&mut turmoil::net::TcpStream>) -> Poll<io::Result<T>>) -> Poll<io::Result<T>> {
@@ -209,6 +276,7 @@ impl AsyncRead for ProcessStream {
             buf.put_slice(&front[..from_front]);
             buf.put_slice(&back[..n - from_front]);
             ahead.bytes.drain(..n);
+            this.watch.read(n);
             return Poll::Ready(Ok(()));
         }
         if let Some(kind) = ahead.error {
@@ -218,7 +286,16 @@ impl AsyncRead for ProcessStream {
             return Poll::Ready(Ok(()));
         }
         self.waiters.wait(Waiter::Reader, cx.waker());
+        let before = buf.filled().len();
         let read = self.with(|s| s.poll_read(&mut Context::from_waker(&self.read_waker), buf));
+        match &read {
+            Poll::Ready(Ok(())) => {
+                let n = buf.filled().len() - before;
+                self.watch.read(n);
+            }
+            Poll::Ready(Err(_)) => self.watch.peer_closed = true,
+            Poll::Pending => {}
+        }
         if read.is_ready() {
             self.waiters.done(Waiter::Reader);
         }
@@ -238,6 +315,9 @@ impl AsyncWrite for ProcessStream {
         let Some(stream) = slot.as_mut() else { return Poll::Ready(Err(killed())) };
         let written = Pin::new(&mut *stream).poll_write(cx, buf);
         if written.is_ready() {
+            if let Poll::Ready(Ok(n)) = written {
+                this.watch.wrote(n);
+            }
             this.waiters.done(Waiter::Writer);
             return written;
         }
@@ -271,6 +351,9 @@ impl AsyncWrite for ProcessStream {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        if !this.watch.closed && this.slot.lock().expect("slot lock").is_some() {
+            this.watch.close(&this.ahead);
+        }
         match this.slot.lock().expect("slot lock").as_mut() {
             Some(stream) => this.fin.poll_shutdown(Pin::new(stream), cx),
             None => Poll::Ready(Err(killed())),
@@ -330,6 +413,11 @@ impl ClientSocket {
         ClientSocket { inner, fin: FinRoom::default() }
     }
 
+    /// The port of the client's end.
+    pub fn local_port(&self) -> u16 {
+        self.inner.local_addr().map_or(0, |a| a.port())
+    }
+
     /// The turmoil stream, for `peek`.
     pub fn get_mut(&mut self) -> &mut turmoil::net::TcpStream {
         &mut self.inner
@@ -382,7 +470,7 @@ mod tests {
     /// Accepts one connection on `server:8081` as the runner does, split into a read half and a write half.
     async fn accept_split() -> io::Result<Halves> {
         let listener = turmoil::net::TcpListener::bind(("0.0.0.0", 8081)).await?;
-        let mut listener = ProcessListener::new(listener, Sockets::default(), Shaping::default(), 0);
+        let mut listener = ProcessListener::new(listener, Sockets::default(), Shaping::default(), 0, Log::default());
         let (stream, _) = listener.accept().await?;
         Ok(tokio::io::split(stream))
     }

@@ -50,6 +50,10 @@ impl Wire for SimWire {
     fn now(&self) -> Duration {
         turmoil::sim_elapsed().unwrap_or_default()
     }
+
+    fn local_port(stream: &ClientSocket) -> u16 {
+        stream.local_port()
+    }
 }
 
 /// Runs `scenario` under `seed` against `target`.

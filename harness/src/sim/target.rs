@@ -50,6 +50,20 @@ pub struct Target {
     /// Whether the binary can rebuild it from its name (`--target NAME`), which decides how a failure is
     /// replayed: the built-in server and the catalogue's mutants can; a user's server is replayed by their test.
     known_to_binary: bool,
+    /// What the server does on its own (an idle timeout, a connection limit) whatever the scenario says: the
+    /// oracles judge it by this, excusing exactly what it explains.
+    declared: Policy,
+}
+
+/// A server's own rules, declared by its target ([`Target::idle_timeout`], [`Target::max_connections`]) so the
+/// oracles judge the server by them: a close after at least the declared idle time without progress is the policy
+/// at work, a close sooner is a failure, and a connection kept well past it without progress is a leak.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// The server closes a connection on which it has moved no byte (read or written) for this long.
+    pub idle_timeout: Option<Duration>,
+    /// The server serves at most this many connections at once; the others wait.
+    pub max_connections: Option<usize>,
 }
 
 impl Target {
@@ -91,7 +105,59 @@ impl Target {
         name: impl Into<Arc<str>>,
         serve: impl Fn(Binder, server::Config) -> ServeFuture + Send + Sync + 'static,
     ) -> Target {
-        Target { name: name.into(), serve: Arc::new(serve), takes_settings: true, known_to_binary: false }
+        Target {
+            name: name.into(),
+            serve: Arc::new(serve),
+            takes_settings: true,
+            known_to_binary: false,
+            declared: Policy::default(),
+        }
+    }
+
+    /// Declares that the server closes a connection after `timeout` without progress on it, no byte read or
+    /// written (the common defence against vanished clients and clients that stop reading). The oracles then
+    /// excuse such a close (evidence: "closed by the server after 612 ms without progress: the idle timeout of
+    /// 500 ms"), fail one that comes sooner, and fail a server that keeps a connection without progress well past
+    /// it (no-leak); exploration generates slow readers, silent clients and clients that stop reading against
+    /// it. Without it, a server's own idle timeout makes liveness fail, with a hint to declare it.
+    pub fn idle_timeout(self, timeout: Duration) -> Target {
+        Target { declared: Policy { idle_timeout: Some(timeout), ..self.declared }, ..self }
+    }
+
+    /// Declares that the server serves at most `limit` connections at once (the others wait to be accepted).
+    pub fn max_connections(self, limit: usize) -> Target {
+        Target { declared: Policy { max_connections: Some(limit), ..self.declared }, ..self }
+    }
+
+    /// The policy the target declared.
+    pub fn declared(&self) -> Policy {
+        self.declared
+    }
+
+    /// The policy `scenario` runs this target under: the declared one, else the scenario's `[server]` settings
+    /// when the target takes them.
+    pub fn policy(&self, scenario: &Scenario) -> Policy {
+        let config = &scenario.server.config;
+        let (idle, limit) =
+            if self.takes_settings { (config.idle_timeout, config.max_connections) } else { (None, None) };
+        Policy {
+            idle_timeout: self.declared.idle_timeout.or(idle),
+            max_connections: self.declared.max_connections.or(limit),
+        }
+    }
+
+    /// `scenario` as this target is judged by it: its `[server]` idle timeout and connection limit are the
+    /// target's [`Target::policy`] (see [`Target::unsupported`] for a scenario that asks for other ones).
+    pub fn judged_as<'a>(&self, scenario: &'a Scenario) -> std::borrow::Cow<'a, Scenario> {
+        let policy = self.policy(scenario);
+        let config = &scenario.server.config;
+        if config.idle_timeout == policy.idle_timeout && config.max_connections == policy.max_connections {
+            return std::borrow::Cow::Borrowed(scenario);
+        }
+        let mut judged = scenario.clone();
+        judged.server.config.idle_timeout = policy.idle_timeout;
+        judged.server.config.max_connections = policy.max_connections;
+        std::borrow::Cow::Owned(judged)
     }
 
     /// The built-in server, configured by each scenario's `[server]` table, never shut down (it dies with its
@@ -114,6 +180,11 @@ impl Target {
         self.takes_settings
     }
 
+    /// Whether it has an idle timeout the oracles know of (declared, or taken from the scenario).
+    pub fn knows_idle_policy(&self) -> bool {
+        self.takes_settings || self.declared.idle_timeout.is_some()
+    }
+
     /// How a failure against this target is replayed.
     pub fn replay(&self) -> Replay {
         if self.known_to_binary {
@@ -124,24 +195,35 @@ impl Target {
     }
 
     /// Why `scenario` cannot judge this target (it is then skipped and the report says why): it sets a
-    /// connection limit or an idle timeout in `[server]` that a target made with [`Target::new`] never receives.
+    /// connection limit or an idle timeout in `[server]` that the target neither receives (made with
+    /// [`Target::new`]) nor declares, or that differs from the one it declares.
     pub fn unsupported(&self, scenario: &Scenario) -> Option<String> {
         let config = &scenario.server.config;
-        let mut settings = Vec::new();
-        if let Some(n) = config.max_connections {
-            settings.push(format!("max_connections = {n}"));
-        }
-        if let Some(t) = config.idle_timeout {
-            settings.push(format!("idle_timeout_ms = {}", t.as_millis()));
-        }
-        if self.takes_settings || settings.is_empty() {
-            return None;
-        }
-        Some(format!(
-            "it sets [server] {} and `{}` does not take [server] settings (make it with Target::configurable)",
-            settings.join(", "),
-            self.name
-        ))
+        let mut problems = Vec::new();
+        let mut check = |key: &str, asked: Option<u128>, declared: Option<u128>, how: &str| match (asked, declared) {
+            (Some(a), Some(d)) if a != d => {
+                problems.push(format!("it sets [server] {key} = {a} and `{}` declares {d} ({how})", self.name))
+            }
+            (Some(a), None) if !self.takes_settings => problems.push(format!(
+                "it sets [server] {key} = {a} and `{}` does not take [server] settings (make it with \
+                 Target::configurable, or declare it with {how})",
+                self.name
+            )),
+            _ => {}
+        };
+        check(
+            "idle_timeout_ms",
+            config.idle_timeout.map(|t| t.as_millis()),
+            self.declared.idle_timeout.map(|t| t.as_millis()),
+            "Target::idle_timeout",
+        );
+        check(
+            "max_connections",
+            config.max_connections.map(|n| n as u128),
+            self.declared.max_connections.map(|n| n as u128),
+            "Target::max_connections",
+        );
+        (!problems.is_empty()).then(|| problems.join("; "))
     }
 
     /// Starts one incarnation: binding through `binder`, serving until it returns.
@@ -223,7 +305,7 @@ impl Binder {
             port.reuse = reuse_address;
         }
         let listener = net::Sim::bind(SocketAddr::from(([0, 0, 0, 0], SERVER_PORT))).await?;
-        Ok(ProcessListener::new(listener, self.sockets, self.shaping, self.seed))
+        Ok(ProcessListener::new(listener, self.sockets, self.shaping, self.seed, self.log))
     }
 }
 

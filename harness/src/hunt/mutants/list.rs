@@ -113,6 +113,11 @@ pub fn all() -> Vec<Mutant> {
             limits::idle_deadline
         ),
         mutant!(
+            "early_idle",
+            "closes a connection after a fifth of the idle timeout it declares: a client that pauses is cut too soon",
+            limits::early_idle
+        ),
+        mutant!(
             "ring_u16",
             "replies from a 64 KiB ring at a u16 position, dropping what crosses its end: bytes past 64 KiB go missing",
             limits::ring_u16
