@@ -2,13 +2,15 @@
 //! the host kernel's TCP on 127.0.0.1.
 //!
 //! Each client reaches the server through its own [`Proxy`], which plays the scenario's network faults:
-//! `latency_ms` and `latency` become the proxy's latency and jitter, `partition` and `hold` hold bytes back (a real
-//! network keeps a connection across a short partition; turmoil, which does not retransmit, loses it), `stop`
-//! makes the proxy refuse connects as a down server does, `crash` also makes the network stop answering until
-//! `start`. The server is a process the runner kills and starts again on the same port: the built-in server in
-//! its own runtime (dropping the runtime closes its sockets as process exit does) or a command line. Time is real,
-//! so a run is not reproducible to the byte (the determinism property is skipped) and `fail_rate` has no
-//! equivalent (such scenarios are skipped).
+//! `latency_ms` and `latency` become the proxy's latency and jitter, `partition` and `hold` hold bytes back in the
+//! cut direction, and a cut that outlasts `[limits] give_up_ms` is given up at `start + give_up_ms` on the run's
+//! clock, as by the simulator: the client's proxy resets both ends of its connections (logged as
+//! [`Event::GaveUp`]) and holds the bytes of the connections opened after it until the heal. `stop` makes the
+//! proxy refuse connects as a down server does, `crash` also makes the network stop answering until `start`. The
+//! server is a process the runner kills and starts again on the same port: the built-in server in its own runtime
+//! (dropping the runtime closes its sockets as process exit does) or a command line. Time is real, so a run is not
+//! reproducible to the byte (the determinism property is skipped) and `fail_rate` has no equivalent (such
+//! scenarios are skipped).
 //!
 //! A busy machine must not fail a correct server. The oracles read the timeline's faults at their scheduled
 //! times, and the simulator applies them in no time; a real run stamps its events on a [`Clock`] that stops while
@@ -300,7 +302,8 @@ pub async fn run_once(scenario: &Scenario, seed: u64, target: &RealTarget) -> Ru
         });
     }
 
-    let clock = Clock::start(scenario.timeline.first().map(|f| f.at));
+    let steps = schedule(scenario);
+    let clock = Clock::start(steps.first().map(|s| s.0));
     let stamp = |event: Event| log.push(clock.now(), event);
     let conns = Arc::new(AtomicUsize::new(0));
     let mut clients = Vec::new();
@@ -319,19 +322,32 @@ pub async fn run_once(scenario: &Scenario, seed: u64, target: &RealTarget) -> Ru
         }));
     }
 
-    let timeline = async {
-        for (i, fault) in scenario.timeline.iter().enumerate() {
-            clock.reached(fault.at).await;
-            clock.stop(fault.at);
-            stamp(Event::Fault { action: fault.action.describe() });
-            apply(&fault.action, &proxies, &mut process, target, port, scenario, seed, &log, &clock).await;
-            clock.resume(scenario.timeline.get(i + 1).map(|f| f.at));
-        }
+    // The run waits for every fault of the timeline; a give-up after the last one (a cut never healed) comes only
+    // while clients still run, as in the simulator.
+    let last_fault = steps.iter().rposition(|s| matches!(s.1, Step::Fault(_))).map_or(0, |i| i + 1);
+    let mut play = Play {
+        steps: &steps,
+        proxies: &proxies,
+        process: &mut process,
+        target,
+        port,
+        seed,
+        log: &log,
+        scenario,
+        clock: &clock,
     };
     let everyone = async {
-        timeline.await;
-        for c in &mut clients {
-            let _ = c.await;
+        play.steps(0..last_fault).await;
+        let done = async {
+            for c in &mut clients {
+                let _ = c.await;
+            }
+        };
+        tokio::pin!(done);
+        tokio::select! {
+            biased;
+            () = &mut done => {}
+            () = play.steps(last_fault..steps.len()) => done.await,
         }
     };
     let deadline = scenario.limits.deadline;
@@ -351,6 +367,7 @@ pub async fn run_once(scenario: &Scenario, seed: u64, target: &RealTarget) -> Ru
     while server_connections(port) > 0 && tokio::time::Instant::now() < drained_by {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    clock.resume(None); // a give-up left unplayed no longer holds the clock back
     stamp(Event::ServerConnections { open: server_connections(port) });
     drop(process);
     finish(scenario, seed, log)
@@ -363,82 +380,144 @@ fn finish(scenario: &Scenario, seed: u64, log: Log) -> Run {
     Run { scenario: scenario.name.clone(), seed, records, hash }
 }
 
-/// Applies one fault of the timeline.
-#[allow(clippy::too_many_arguments)]
-async fn apply(
-    action: &Action,
-    proxies: &[Proxy],
-    process: &mut Option<Process>,
-    target: &RealTarget,
-    port: u16,
-    scenario: &Scenario,
-    seed: u64,
-    log: &Log,
-    clock: &Clock,
-) {
-    fn each<'a>(proxies: &'a [Proxy], who: &'a crate::model::scenario::Who) -> impl Iterator<Item = &'a Proxy> + 'a {
-        proxies.iter().enumerate().filter(move |(i, _)| who.includes(*i)).map(|(_, p)| p)
+/// One step of a real run's schedule.
+enum Step<'a> {
+    /// A fault of the timeline.
+    Fault(&'a Action),
+    /// A cut of `client`'s link, since `since`, outlasted `[limits] give_up_ms`.
+    GiveUp { client: usize, since: Duration },
+}
+
+/// The timeline's faults and the give-ups of the cuts that outlast `[limits] give_up_ms`, in time order (at the
+/// same time, a fault first: the simulator applies a tick's faults before it looks at its links).
+fn schedule(scenario: &Scenario) -> Vec<(Duration, Step<'_>)> {
+    let mut steps: Vec<_> = scenario.timeline.iter().map(|f| (f.at, Step::Fault(&f.action))).collect();
+    for client in 0..scenario.clients.len() {
+        for cut in scenario.link_cuts(client) {
+            if let Some(at) = cut.given_up_at(scenario.limits.give_up) {
+                steps.push((at, Step::GiveUp { client, since: cut.start }));
+            }
+        }
     }
-    let restart = |process: &mut Option<Process>| {
-        if let Some(p) = process.as_mut() {
-            p.kill();
+    steps.sort_by_key(|s| s.0); // stable: the timeline's order, then the give-ups
+    steps
+}
+
+/// A run's schedule and what it is played on.
+struct Play<'a> {
+    /// [`schedule`].
+    steps: &'a [(Duration, Step<'a>)],
+    /// One per client.
+    proxies: &'a [Proxy],
+    /// The server's incarnation, if one runs.
+    process: &'a mut Option<Process>,
+    /// What a restart starts, on `port`, with `seed`.
+    target: &'a RealTarget,
+    port: u16,
+    seed: u64,
+    /// The run's trace, stamped on `clock`.
+    log: &'a Log,
+    scenario: &'a Scenario,
+    clock: &'a Clock,
+}
+
+impl Play<'_> {
+    /// Plays the steps in `range`, each at its time on the run's clock, which stops while it is applied.
+    async fn steps(&mut self, range: std::ops::Range<usize>) {
+        let clock = self.clock;
+        for i in range {
+            let (at, step) = &self.steps[i];
+            clock.reached(*at).await;
+            clock.stop(*at);
+            match step {
+                Step::Fault(action) => {
+                    self.log.push(clock.now(), Event::Fault { action: action.describe() });
+                    self.apply(action).await;
+                }
+                Step::GiveUp { client, since } => {
+                    // The kernel gives up retransmitting: both ends of every connection on the link are reset.
+                    // The link stays cut: the bytes of a connection opened through it now wait for the heal.
+                    self.log.push(clock.now(), Event::GaveUp { client: *client, since: *since });
+                    self.proxies[*client].reset_all();
+                }
+            }
+            clock.resume(self.steps.get(i + 1).map(|s| s.0));
         }
-        *process = None;
-    };
-    match action {
-        Action::Bounce | Action::Start => {
-            // Connects that arrive while the process (re)starts wait for it, as in a kernel's backlog: the
-            // simulator starts a server in no time, a real one (a Python interpreter, say) takes a while. After a
-            // crash the network answers again once the server is back.
-            for p in proxies {
-                p.update(|t| t.hold_connects = true);
-                p.listen(true);
+    }
+
+    /// Applies one fault of the timeline.
+    async fn apply(&mut self, action: &Action) {
+        let (proxies, target, port, seed, log, clock) =
+            (self.proxies, self.target, self.port, self.seed, self.log, self.clock);
+        let scenario = self.scenario;
+        let process = &mut *self.process;
+        fn each<'a>(
+            proxies: &'a [Proxy],
+            who: &'a crate::model::scenario::Who,
+        ) -> impl Iterator<Item = &'a Proxy> + 'a {
+            proxies.iter().enumerate().filter(move |(i, _)| who.includes(*i)).map(|(_, p)| p)
+        }
+        let restart = |process: &mut Option<Process>| {
+            if let Some(p) = process.as_mut() {
+                p.kill();
             }
-            restart(process);
-            match Process::start(target, port, scenario, seed).await {
-                Ok(p) => *process = Some(p),
-                Err(reason) => log.push(clock.now(), Event::ServerFailed { reason }),
+            *process = None;
+        };
+        match action {
+            Action::Bounce | Action::Start => {
+                // Connects that arrive while the process (re)starts wait for it, as in a kernel's backlog: the
+                // simulator starts a server in no time, a real one (a Python interpreter, say) takes a while. After a
+                // crash the network answers again once the server is back.
+                for p in proxies {
+                    p.update(|t| t.hold_connects = true);
+                    p.listen(true);
+                }
+                restart(process);
+                match Process::start(target, port, scenario, seed).await {
+                    Ok(p) => *process = Some(p),
+                    Err(reason) => log.push(clock.now(), Event::ServerFailed { reason }),
+                }
+                for p in proxies {
+                    p.update(|t| {
+                        t.hold_connects = false;
+                        t.stall(false);
+                    });
+                }
             }
-            for p in proxies {
-                p.update(|t| {
-                    t.hold_connects = false;
-                    t.stall(false);
+            Action::Stop => {
+                // Down: connects are refused.
+                proxies.iter().for_each(|p| p.listen(false));
+                restart(process);
+            }
+            Action::Crash => {
+                // The machine is gone: nothing it had in flight arrives, and connects go unanswered until `start`.
+                proxies.iter().for_each(|p| {
+                    p.update(|t| {
+                        t.hold_connects = true;
+                        t.stall(true);
+                    })
                 });
+                restart(process);
             }
-        }
-        Action::Stop => {
-            // Down: connects are refused.
-            proxies.iter().for_each(|p| p.listen(false));
-            restart(process);
-        }
-        Action::Crash => {
-            // The machine is gone: nothing it had in flight arrives, and connects go unanswered until `start`.
-            proxies.iter().for_each(|p| {
+            Action::Partition(who, direction) | Action::Repair(who, direction) => {
+                let on = matches!(action, Action::Partition(..));
+                for p in each(proxies, who) {
+                    p.update(|t: &mut Toxics| match direction {
+                        Direction::Both => t.stall(on),
+                        Direction::ToServer => t.hold_to_server = on,
+                        Direction::FromServer => t.hold_from_server = on,
+                    });
+                }
+            }
+            Action::Hold(who) => each(proxies, who).for_each(|p| p.update(|t| t.stall(true))),
+            Action::Release(who) => each(proxies, who).for_each(|p| p.update(|t| t.stall(false))),
+            Action::Latency(who, d) => each(proxies, who).for_each(|p| {
                 p.update(|t| {
-                    t.hold_connects = true;
-                    t.stall(true);
+                    t.latency = *d;
+                    t.jitter = Duration::ZERO;
                 })
-            });
-            restart(process);
+            }),
+            Action::FailRate(_) => {} // excluded by `unsupported`
         }
-        Action::Partition(who, direction) | Action::Repair(who, direction) => {
-            let on = matches!(action, Action::Partition(..));
-            for p in each(proxies, who) {
-                p.update(|t: &mut Toxics| match direction {
-                    Direction::Both => t.stall(on),
-                    Direction::ToServer => t.hold_to_server = on,
-                    Direction::FromServer => t.hold_from_server = on,
-                });
-            }
-        }
-        Action::Hold(who) => each(proxies, who).for_each(|p| p.update(|t| t.stall(true))),
-        Action::Release(who) => each(proxies, who).for_each(|p| p.update(|t| t.stall(false))),
-        Action::Latency(who, d) => each(proxies, who).for_each(|p| {
-            p.update(|t| {
-                t.latency = *d;
-                t.jitter = Duration::ZERO;
-            })
-        }),
-        Action::FailRate(_) => {} // excluded by `unsupported`
     }
 }
