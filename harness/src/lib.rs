@@ -18,14 +18,17 @@
 //!    [`model::property`] (property names and verdicts).
 //! 3. [`judge`]: the oracles, one file per property, over a shared view of a run; [`judge::oracles::judge`]
 //!    asks them all; [`judge::tally`] gathers many runs into a [`judge::tally::SuiteReport`] with evidence.
-//! 4. [`sim`]: the simulated runner. [`sim::target::Target`] is the server under test as a value;
-//!    [`sim::runner::run`] plays a scenario under a seed; [`sim::process`] models the server's sockets.
+//! 4. [`sim`]: the simulated runner. [`sim::target::Target`] is the server under test as a value, with the
+//!    policy it declares ([`sim::target::Policy`]); [`sim::runner::run`] plays a scenario under a seed, its
+//!    cuts as TCP lives through them; [`sim::process`] models the server's sockets and records its side of
+//!    each connection.
 //! 5. [`real`]: real sockets on 127.0.0.1. [`real::launch`] (start and kill a server command),
 //!    [`real::proxy`] (fault proxy), [`real::runner`] (the scenario files on real sockets), [`real::kernel`]
 //!    (kernel checks), [`real::blackbox`] (twelve properties for any server). `sim` and `real` never import
 //!    each other.
 //! 6. [`hunt`]: [`hunt::check`] (the suite), [`hunt::twins`], [`hunt::mutants`] (planted bugs, kept apart from
-//!    the server), [`hunt::catalogue`] (mutation score), [`hunt::explore`] (proptest-generated scenarios),
+//!    the server), [`hunt::catalogue`] (mutation score), [`hunt::generate`] (proptest strategies for whole
+//!    scenarios), [`hunt::explore`] (runs and judges generated cases),
 //!    [`hunt::shrink`].
 //! 7. [`report`]: [`report::check_report::CheckReport`] (the suite with the kernel checks and the catalogue
 //!    beside it) and the reporters, pure functions of it: table, JSON, Markdown.

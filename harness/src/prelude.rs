@@ -9,7 +9,7 @@ pub use crate::judge::tally::SuiteReport;
 pub use crate::model::property::{Property, Verdict};
 pub use crate::model::scenario::Scenario;
 pub use crate::report::table::suite_table;
-pub use crate::sim::target::Target;
+pub use crate::sim::target::{Policy, Target};
 pub use crate::sut::blocks;
 pub use crate::sut::net::{Listener, Stream};
 pub use crate::sut::server::Config;

@@ -13,7 +13,7 @@
 //! scenarios are skipped).
 //!
 //! A busy machine must not fail a correct server. The oracles read the timeline's faults at their scheduled
-//! times, and the simulator applies them in no time; a real run stamps its events on a [`Clock`] that stops while
+//! times, and the simulator applies them in no time; a real run stamps its events on a clock (`clock::Clock`) that stops while
 //! a fault is applied (a kill, or a server process starting: a Python interpreter takes 50 ms to listen on an idle
 //! machine, 100-300 ms with two CPU hogs on the 2-core machine), never runs past a fault not yet applied (a timer
 //! that fires late), and starts each client at its time on that clock. So the restart bound counts from when the

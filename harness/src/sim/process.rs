@@ -316,7 +316,7 @@ impl AsyncWrite for ProcessStream {
     /// (a kernel fails it with ECONNRESET), so a server writing to a vanished client would wait forever. While
     /// a write waits, the read side is read ahead (keeping the bytes for later reads) to learn of a reset, and
     /// the write then fails as the kernel's would. The read-ahead may run on another task than the reads (a split
-    /// stream), so turmoil is given the waker of both (see [`ReadWaiters`]).
+    /// stream), so turmoil is given the waker of both (see `ReadWaiters`).
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         let mut slot = this.slot.lock().expect("slot lock");
