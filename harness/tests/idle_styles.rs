@@ -186,6 +186,7 @@ fn targets() -> Vec<Target> {
         idle!(select_loop),
         idle!(join_set),
         idle!(copy_upper),
+        idle!(unordered),
         Target::new("readme_example", |listener| Box::pin(my_server(listener))).idle_timeout(IDLE),
     ]
 }
@@ -299,6 +300,7 @@ bank!(
     select_loop_idle,
     join_set_idle,
     copy_upper_idle,
+    unordered_idle,
     readme_example
 );
 

@@ -82,4 +82,4 @@ macro_rules! bank {
     };
 }
 
-bank!(split_channel, split_tasks, buffered, framed, select_loop, join_set, copy_upper);
+bank!(split_channel, split_tasks, buffered, framed, select_loop, join_set, copy_upper, unordered);

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use echo_harness::sim::target::Target;
 use echo_harness::sut::net::{Listener, Stream};
+use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter, ReadBuf};
 use tokio::sync::mpsc;
@@ -230,6 +231,22 @@ async fn copy_upper_connection<S: Stream>(stream: S) {
     }
 }
 
+// 8. One task drives every connection: the accept loop and the conversations in a `FuturesUnordered`, no spawn
+//    (the connections live inside the server's future, and die with it).
+
+pub async fn unordered<L: Listener>(mut listener: L, buffer: usize) {
+    let mut connections = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => connections.push(plain_connection(stream, buffer)),
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            },
+            Some(()) = connections.next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
 /// Reads per call in the styles that take a buffer size.
 pub const BUFFER: usize = 4096;
 
@@ -248,6 +265,7 @@ pub fn styles() -> Vec<Target> {
         target!(select_loop),
         target!(join_set),
         target!(copy_upper),
+        target!(unordered),
     ]
 }
 

@@ -154,7 +154,7 @@ struct SettingsGen {
 }
 
 fn settings() -> impl Strategy<Value = SettingsGen> {
-    (prop::option::weighted(0.3, 1usize..4), prop::option::weighted(0.25, 600u64..3000))
+    (prop::option::weighted(0.3, 1usize..4), prop::option::weighted(0.25, 200u64..2000))
         .prop_map(|(max_connections, idle_timeout_ms)| SettingsGen { max_connections, idle_timeout_ms })
 }
 

@@ -33,10 +33,11 @@ pub(super) fn echo_integrity_in(run: &Run, view: Option<&View>) -> Judgement {
                         ),
                     );
                 }
+                // A kill, a cut given up, or the server's idle timeout (the client's half-close had not reached it).
                 let explained = || {
                     view.is_some_and(|v| {
                         let opened = v.opened_at(*conn);
-                        v.excuse(*client, Some(opened), opened, record.at, false).is_some()
+                        v.excuse(*client, Some(opened), opened, record.at, false).is_some() || v.closed_idle(*conn)
                     })
                 };
                 if error.as_deref() == Some("incomplete-at-eof") && !explained() {

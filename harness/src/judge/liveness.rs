@@ -40,9 +40,8 @@ pub(super) fn liveness(view: &View) -> Judgement {
                         excused_clients.push(*client);
                         continue;
                     }
-                    Err(failure) => {
-                        return Judgement::fail(Property::Liveness, format!("{failure} ({error} at {})", secs(at)))
-                    }
+                    // Too soon for the policy: unless a cut given up or a kill explains it, the server's fault.
+                    Err(failure) => (*client, format!("{failure} ({error})"), at, Some(view.opened_at(*conn))),
                 }
             }
             Event::Exchange { client, conn, error: Some(error), sent, received, .. } => {
@@ -61,9 +60,9 @@ pub(super) fn liveness(view: &View) -> Judgement {
                         sent.len()
                     )
                 };
-                // A segment lost in a cut is never sent again: a stall may show long after the loss, so any
-                // lossy cut during the connection's life explains it.
-                let window = if error == "stalled" { view.opened_at(*conn) } else { from };
+                // A connection given up is dead: it may stall, or fail (`timed-out`) when it is next used, long
+                // after the give-up, so any cut given up during the connection's life explains it.
+                let window = if error == "stalled" || error == "timed-out" { view.opened_at(*conn) } else { from };
                 (*client, failure, window, Some(view.opened_at(*conn)))
             }
             Event::ConnectFailed { client, error, waited } => {
@@ -85,13 +84,13 @@ pub(super) fn liveness(view: &View) -> Judgement {
                     }
                     Err(failure) => failure,
                 };
-                let window = if stalled { view.opened_at(*conn) } else { *quiet_since };
+                let window = if stalled || how == "timed-out" { view.opened_at(*conn) } else { *quiet_since };
                 (*client, failure, window, Some(view.opened_at(*conn)))
             }
             Event::Closed { client, conn, error: Some(error), .. } => (
                 *client,
                 format!("connection {conn} (client-{client}) did not close cleanly ({error})"),
-                if error == "stalled" { view.opened_at(*conn) } else { at },
+                if error == "stalled" || error == "timed-out" { view.opened_at(*conn) } else { at },
                 Some(view.opened_at(*conn)),
             ),
             _ => continue,
@@ -168,6 +167,9 @@ fn closed_by_policy(view: &View, conn: usize, client: usize) -> Result<String, S
 /// For a server judged without an idle timeout: what its side says of a close that looks like one (it closed
 /// first after reading nothing for a while), with how to declare it.
 fn undeclared(view: &View, conn: usize) -> String {
+    if view.scenario.server.config.idle_timeout.is_some() {
+        return String::new();
+    }
     match view.server_closed(conn) {
         Some((at, quiet)) if quiet >= UNDECLARED_HINT => format!(
             "; the server closed it at {} after {} ms without progress (no byte read or written): if that is an \

@@ -25,7 +25,8 @@ pub(super) fn no_leak(view: &View) -> Judgement {
     // Without an idle timeout (within the drain time) a server cannot learn that a client vanished behind a
     // cut link given up: its FIN was lost with the connection. Those connections are allowed.
     let idle = view.scenario.server.config.idle_timeout;
-    let abandoned = if idle.is_some_and(|t| t <= view.scenario.limits.drain) { 0 } else { abandoned(view) };
+    let counted_at = left.map_or(Duration::ZERO, |(at, _)| at);
+    let abandoned = if idle.is_some_and(|t| t <= view.scenario.limits.drain) { 0 } else { abandoned(view, counted_at) };
     match left {
         Some((_, 0)) => Judgement::pass(Property::NoLeak, "the server closed every connection"),
         Some((_, open)) if open <= abandoned => Judgement::pass(
@@ -44,9 +45,9 @@ pub(super) fn no_leak(view: &View) -> Judgement {
     }
 }
 
-/// Connections a cut given up may have orphaned: the cut overlapped the connection's life or caught its last
-/// segments (a FIN) in flight.
-pub(super) fn abandoned(view: &View) -> usize {
+/// Connections a cut may have orphaned: a cut given up that overlapped the connection's life or caught its last
+/// segments (a FIN) in flight, or a cut still holding them back when the connections are counted (`counted_at`).
+pub(super) fn abandoned(view: &View, counted_at: Duration) -> usize {
     // How long a client's last segment may be in flight: the network's latency or one the timeline set.
     let in_flight = |client: usize| {
         let set = view.scenario.timeline.iter().filter_map(|f| match &f.action {
@@ -75,11 +76,9 @@ pub(super) fn abandoned(view: &View) -> usize {
             }
             let Some((client, ended)) = last else { return false };
             view.cuts[client].iter().any(|c| {
-                c.lossy
-                    && !c.what.starts_with("stop")
-                    && !c.what.starts_with("crash")
-                    && c.since <= ended + in_flight(client)
-                    && opened <= c.end
+                let caught = c.since <= ended + in_flight(client) && opened <= c.end;
+                let server_down = c.what.starts_with("stop") || c.what.starts_with("crash");
+                caught && !server_down && (c.lossy || c.end >= counted_at)
             })
         })
         .count()

@@ -72,6 +72,16 @@ impl<'a> View<'a> {
         self.server_end(conn).filter(|end| end.2).map(|(at, quiet, _)| (at, quiet))
     }
 
+    /// Whether the server closed connection `conn` first under its idle timeout: after at least that long without
+    /// progress (the server's timer and the simulator's tick may differ by a tick).
+    pub(super) fn closed_idle(&self, conn: usize) -> bool {
+        let idle = self.scenario.server.config.idle_timeout;
+        match (idle, self.server_closed(conn)) {
+            (Some(t), Some((_, quiet))) => quiet + Duration::from_millis(1) >= t,
+            _ => false,
+        }
+    }
+
     /// When the server's side of connection `conn` ended, how long it had then moved no byte on it, and whether
     /// the server closed it first.
     pub(super) fn server_end(&self, conn: usize) -> Option<(Duration, Duration, bool)> {
@@ -155,7 +165,10 @@ pub(super) fn cut_intervals(scenario: &Scenario, run: &Run, i: usize, end: Durat
         if let Event::GaveUp { client, since } = r.event {
             if client == i {
                 // Dead until the cut that began at `since` heals (a random failure's cut heals at once).
-                let heal = cuts.iter().find(|c| c.start == since).map_or(r.at, |c| c.end.unwrap_or(end));
+                let heal = cuts
+                    .iter()
+                    .find(|c| c.start <= since && c.end.is_none_or(|e| since < e))
+                    .map_or(r.at, |c| c.end.unwrap_or(end));
                 let what = format!("the link cut at {} was given up at {}", secs(since), secs(r.at));
                 out.push(Cut { start: r.at, since, end: heal, what, lossy: true });
             }
@@ -229,8 +242,10 @@ impl View<'_> {
                         Some((at, Some(error), got, of, _)) => {
                             let stalled = error == "stalled";
                             let from = if stalled { r.at } else { at };
+                            // A cut, a kill, or the server's idle timeout (a policy, not a failure to serve).
                             let cut = self.cut_at(*client, r.at)
-                                || self.excuse(*client, Some(r.at), from, at, stalled).is_some();
+                                || self.excuse(*client, Some(r.at), from, at, stalled).is_some()
+                                || self.closed_idle(*conn);
                             let why = format!(
                                 "client-{client} (conn {conn}, opened at {}) was not served: {error} after {got} of {of} bytes",
                                 secs(r.at)

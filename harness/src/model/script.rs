@@ -387,6 +387,7 @@ fn io_kind(e: &io::Error) -> &'static str {
     match e.kind() {
         io::ErrorKind::ConnectionReset => "reset",
         io::ErrorKind::BrokenPipe => "broken-pipe",
+        io::ErrorKind::TimedOut => "timed-out",
         _ => "io-error",
     }
 }

@@ -36,11 +36,11 @@ use crate::judge::oracles::judge;
 use crate::model::faults::{Shaped, Shaping};
 use crate::model::property::Verdict;
 use crate::model::replay::Replay;
-use crate::model::scenario::{Action, Direction, Expect, Scenario};
+use crate::model::scenario::{Action, Expect, LinkState, Scenario};
 use crate::model::script::{ClientScript, Log, Wire};
 use crate::model::trace::Run;
 use crate::model::trace::{trace_hash, Event};
-use crate::real::proxy::{Proxy, Toxics};
+use crate::real::proxy::Proxy;
 use crate::sut::net::{bind_real, Listener};
 use crate::sut::server;
 
@@ -335,6 +335,8 @@ pub async fn run_once(scenario: &Scenario, seed: u64, target: &RealTarget) -> Ru
         log: &log,
         scenario,
         clock: &clock,
+        links: vec![LinkState::default(); proxies.len()],
+        crashed: false,
     };
     let everyone = async {
         play.steps(0..last_fault).await;
@@ -419,6 +421,10 @@ struct Play<'a> {
     log: &'a Log,
     scenario: &'a Scenario,
     clock: &'a Clock,
+    /// Per client: what the timeline's cuts have done to its link (the proxy's holds follow it, with a crash).
+    links: Vec<LinkState>,
+    /// The server machine is down (a crash until `start`): nothing passes either way.
+    crashed: bool,
 }
 
 impl Play<'_> {
@@ -445,8 +451,29 @@ impl Play<'_> {
         }
     }
 
-    /// Applies one fault of the timeline.
+    /// Applies one fault of the timeline, then sets every proxy's holds from the links' cuts and the crash, so
+    /// that a restart or a release lifts only what it should.
     async fn apply(&mut self, action: &Action) {
+        for (i, link) in self.links.iter_mut().enumerate() {
+            link.apply(action, i);
+        }
+        match action {
+            Action::Crash => self.crashed = true,
+            Action::Bounce | Action::Start => self.crashed = false,
+            _ => {}
+        }
+        self.play(action).await;
+        for (proxy, link) in self.proxies.iter().zip(&self.links) {
+            let down = self.crashed;
+            proxy.update(|t| {
+                t.hold_to_server = link.to_server || link.held || down;
+                t.hold_from_server = link.from_server || link.held || down;
+            });
+        }
+    }
+
+    /// What one fault does to the server process and the proxies (the holds are set after, by [`Play::apply`]).
+    async fn play(&mut self, action: &Action) {
         let (proxies, target, port, seed, log, clock) =
             (self.proxies, self.target, self.port, self.seed, self.log, self.clock);
         let scenario = self.scenario;
@@ -478,10 +505,7 @@ impl Play<'_> {
                     Err(reason) => log.push(clock.now(), Event::ServerFailed { reason }),
                 }
                 for p in proxies {
-                    p.update(|t| {
-                        t.hold_connects = false;
-                        t.stall(false);
-                    });
+                    p.update(|t| t.hold_connects = false);
                 }
             }
             Action::Stop => {
@@ -490,27 +514,13 @@ impl Play<'_> {
                 restart(process);
             }
             Action::Crash => {
-                // The machine is gone: nothing it had in flight arrives, and connects go unanswered until `start`.
-                proxies.iter().for_each(|p| {
-                    p.update(|t| {
-                        t.hold_connects = true;
-                        t.stall(true);
-                    })
-                });
+                // The machine is gone: nothing it had in flight arrives (the holds, set after), and connects go
+                // unanswered until `start`.
+                proxies.iter().for_each(|p| p.update(|t| t.hold_connects = true));
                 restart(process);
             }
-            Action::Partition(who, direction) | Action::Repair(who, direction) => {
-                let on = matches!(action, Action::Partition(..));
-                for p in each(proxies, who) {
-                    p.update(|t: &mut Toxics| match direction {
-                        Direction::Both => t.stall(on),
-                        Direction::ToServer => t.hold_to_server = on,
-                        Direction::FromServer => t.hold_from_server = on,
-                    });
-                }
-            }
-            Action::Hold(who) => each(proxies, who).for_each(|p| p.update(|t| t.stall(true))),
-            Action::Release(who) => each(proxies, who).for_each(|p| p.update(|t| t.stall(false))),
+            // The cuts: the holds are set from the links after each fault.
+            Action::Partition(..) | Action::Repair(..) | Action::Hold(..) | Action::Release(..) => {}
             Action::Latency(who, d) => each(proxies, who).for_each(|p| {
                 p.update(|t| {
                     t.latency = *d;

@@ -12,15 +12,22 @@
 //! turmoil holds a link in both directions at once, so a one-way cut delays both directions here (through the
 //! real backend's proxy, only the cut one).
 
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::model::scenario::{Action, LinkState, RETRANSMIT_AFTER};
 use crate::model::script::Log;
 use crate::model::trace::Event;
 
+use super::process::FinRoom;
 use super::target::SERVER_HOST;
 
 /// The runner's view of every client's link to the server.
@@ -35,6 +42,31 @@ pub(super) struct Links {
     rng: SmallRng,
     /// `[limits] give_up_ms`.
     give_up: Duration,
+    /// What the clients' sockets see of their links.
+    flags: Arc<LinkFlags>,
+}
+
+/// What a client's sockets need to know of its link, shared with them (see [`ClientSocket`]): whether it is cut now
+/// (a connect then waits for the heal, as a SYN is retransmitted, instead of leaving a SYN behind that turmoil
+/// would deliver after the client gave up on it), and how often its connections were given up (a socket opened
+/// before a give-up is dead: its calls fail with `TimedOut`, as the kernel's do after it gave up retransmitting).
+pub struct LinkFlags {
+    /// Per client: the link holds segments back.
+    cut: Vec<AtomicBool>,
+    /// Per client: give-ups so far.
+    given_up: Vec<AtomicUsize>,
+}
+
+impl LinkFlags {
+    /// Whether client `client`'s link is cut now.
+    pub(super) fn cut(&self, client: usize) -> bool {
+        self.cut[client].load(Ordering::Relaxed)
+    }
+
+    /// How many times client `client`'s connections were given up so far.
+    pub(super) fn given_up(&self, client: usize) -> usize {
+        self.given_up[client].load(Ordering::Relaxed)
+    }
 }
 
 /// One client's link.
@@ -44,7 +76,8 @@ struct Link {
     state: LinkState,
     /// Until when a random failure delays it.
     failed_until: Duration,
-    /// Since when it is cut, while it is.
+    /// Since when the timeline cuts it, while it does (the fault's time): the give-up counts from it. Random
+    /// failures never add up to a give-up (each is one retransmission timeout).
     since: Option<Duration>,
     /// What turmoil has been told.
     mode: Mode,
@@ -66,19 +99,34 @@ impl Links {
     pub(super) fn new(names: Vec<String>, seed: u64, give_up: Duration) -> Links {
         let links = names.iter().map(|_| Link::default()).collect();
         let rng = SmallRng::seed_from_u64(seed ^ 0x6c69_6e6b_735f_7463); // "links_tc"
-        Links { names, links, fail_rate: 0.0, rng, give_up }
+        let flags = Arc::new(LinkFlags {
+            cut: names.iter().map(|_| AtomicBool::new(false)).collect(),
+            given_up: names.iter().map(|_| AtomicUsize::new(0)).collect(),
+        });
+        Links { names, links, fail_rate: 0.0, rng, give_up, flags }
     }
 
-    /// Takes a timeline action that concerns links (partition, repair, hold, release, fail rate); returns
+    /// What the clients' sockets see.
+    pub(super) fn flags(&self) -> Arc<LinkFlags> {
+        self.flags.clone()
+    }
+
+    /// Takes a timeline action at `at` that concerns links (partition, repair, hold, release, fail rate); returns
     /// whether it was one.
-    pub(super) fn apply(&mut self, action: &Action) -> bool {
+    pub(super) fn apply(&mut self, action: &Action, at: Duration) -> bool {
         if let Action::FailRate(rate) = action {
             self.fail_rate = *rate;
             return true;
         }
         let mut touched = false;
         for (i, link) in self.links.iter_mut().enumerate() {
+            let was = link.state.cut();
             touched |= link.state.apply(action, i);
+            match (was, link.state.cut()) {
+                (false, true) => link.since = Some(at),
+                (true, false) => link.since = None,
+                _ => {}
+            }
         }
         touched
     }
@@ -99,33 +147,94 @@ impl Links {
             match (link.mode, cut) {
                 (Mode::Open, true) => {
                     sim.hold(SERVER_HOST, name);
-                    link.since = Some(now);
                     link.mode = Mode::Held;
                 }
                 (Mode::Held, true) => {
-                    let since = link.since.unwrap_or(now);
-                    if now.saturating_sub(since) >= self.give_up {
+                    // Only the timeline's cut gives up (`since` is its start); a random failure never does.
+                    if let Some(since) = link.since.filter(|since| now.saturating_sub(*since) >= self.give_up) {
                         // Dropping what is held kills the connections (turmoil's TCP never resends a lost
                         // segment: what follows one waits for it for good); new segments are held again, so a
                         // connect waits for the repair, as a SYN is retransmitted.
                         sim.partition(SERVER_HOST, name);
                         sim.hold(SERVER_HOST, name);
                         link.mode = Mode::GivenUp;
+                        self.flags.given_up[i].fetch_add(1, Ordering::Relaxed);
                         log.push(now, Event::GaveUp { client: i, since });
                     }
                 }
-                (Mode::Held, false) => {
+                (Mode::Held | Mode::GivenUp, false) => {
                     sim.release(SERVER_HOST, name);
                     link.mode = Mode::Open;
-                    link.since = None;
-                }
-                (Mode::GivenUp, false) => {
-                    sim.release(SERVER_HOST, name);
-                    link.mode = Mode::Open;
-                    link.since = None;
                 }
                 (Mode::Open, false) | (Mode::GivenUp, true) => {}
             }
+            self.flags.cut[i].store(link.mode != Mode::Open, Ordering::Relaxed);
         }
+    }
+}
+
+/// A client's simulated stream: turmoil's, with the FIN fix of [`FinRoom`], dead once its link was given up.
+pub struct ClientSocket {
+    /// turmoil's stream.
+    inner: turmoil::net::TcpStream,
+    /// The shutdown's wait for room.
+    fin: FinRoom,
+    /// Its client's link.
+    flags: Arc<LinkFlags>,
+    /// The client's index.
+    client: usize,
+    /// The link's give-ups when it connected: after another one, the connection is dead.
+    born: usize,
+}
+
+impl ClientSocket {
+    /// Wraps a stream client `client` connected.
+    pub(super) fn new(inner: turmoil::net::TcpStream, flags: Arc<LinkFlags>, client: usize) -> Self {
+        let born = flags.given_up(client);
+        ClientSocket { inner, fin: FinRoom::default(), flags, client, born }
+    }
+
+    /// The port of the client's end.
+    pub fn local_port(&self) -> u16 {
+        self.inner.local_addr().map_or(0, |a| a.port())
+    }
+
+    /// The turmoil stream, for `peek`; fails once the connection was given up.
+    pub fn get_mut(&mut self) -> io::Result<&mut turmoil::net::TcpStream> {
+        self.alive()?;
+        Ok(&mut self.inner)
+    }
+
+    /// Fails once the connection was given up.
+    fn alive(&self) -> io::Result<()> {
+        if self.flags.given_up(self.client) == self.born {
+            return Ok(());
+        }
+        Err(io::Error::new(io::ErrorKind::TimedOut, "the connection was given up: its link was cut for give_up_ms"))
+    }
+}
+
+impl AsyncRead for ClientSocket {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        self.alive()?;
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ClientSocket {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.alive()?;
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.alive()?;
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.alive()?;
+        let this = &mut *self;
+        this.fin.poll_shutdown(Pin::new(&mut this.inner), cx)
     }
 }

@@ -13,6 +13,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
@@ -31,6 +32,8 @@ type Slot = Arc<Mutex<Option<turmoil::net::TcpStream>>>;
 pub struct Sockets {
     /// Slots of accepted streams; an emptied slot is a closed stream.
     slots: Arc<Mutex<Vec<Slot>>>,
+    /// Set when the process is being killed: the closes that follow are the kill's, not the server's decisions.
+    dying: Arc<AtomicBool>,
 }
 
 impl Sockets {
@@ -42,6 +45,12 @@ impl Sockets {
         slot
     }
 
+    /// Marks the process as dying, before its tasks are dropped: their streams' closes are then not recorded as
+    /// the server's (see `Watch`).
+    pub fn dying(&self) {
+        self.dying.store(true, Ordering::Relaxed);
+    }
+
     /// How many accepted streams the server still holds open.
     pub fn open(&self) -> usize {
         self.slots.lock().expect("sockets lock").iter().filter(|s| s.lock().expect("slot lock").is_some()).count()
@@ -51,6 +60,7 @@ impl Sockets {
     /// data sends RST, the others FIN. Must run inside the host.
     /// Returns how many were still open.
     pub fn kill_all(&self) -> usize {
+        self.dying();
         let slots = std::mem::take(&mut *self.slots.lock().expect("sockets lock"));
         let mut open = 0;
         for slot in slots {
@@ -91,7 +101,7 @@ impl Listener for ProcessListener {
     async fn accept(&mut self) -> io::Result<(Self::Stream, SocketAddr)> {
         let (stream, peer) = self.inner.accept().await?;
         self.accepted += 1;
-        let watch = Watch::new(self.log.clone(), peer);
+        let watch = Watch::new(self.log.clone(), peer, self.sockets.dying.clone());
         let stream = ProcessStream::new(self.sockets.register(stream), watch);
         let seed = self.seed ^ self.accepted.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         Ok((Shaped::new(stream, self.shaping, seed), peer))
@@ -134,13 +144,15 @@ struct Watch {
     peer_closed: bool,
     /// The close was seen already.
     closed: bool,
+    /// The process is being killed ([`Sockets::dying`]): a close now is not the server's.
+    dying: Arc<AtomicBool>,
 }
 
 impl Watch {
-    fn new(log: Log, peer: SocketAddr) -> Watch {
+    fn new(log: Log, peer: SocketAddr, dying: Arc<AtomicBool>) -> Watch {
         let client = turmoil::reverse_lookup(peer.ip())
             .and_then(|name| name.strip_prefix("client-").and_then(|n| n.parse().ok()));
-        Watch { log, client, port: peer.port(), last_progress: now(), peer_closed: false, closed: false }
+        Watch { log, client, port: peer.port(), last_progress: now(), peer_closed: false, closed: false, dying }
     }
 
     /// The server read `n` bytes (0: EOF).
@@ -163,7 +175,8 @@ impl Watch {
     fn close(&mut self, ahead: &ReadAhead) {
         let first = !(self.peer_closed || ahead.eof || ahead.error.is_some());
         // Outside the simulation (the simulation itself being dropped at the end of a run) nothing is recorded.
-        if let (false, Some(client), Some(now)) = (self.closed, self.client, turmoil::sim_elapsed()) {
+        let dying = self.dying.load(Ordering::Relaxed);
+        if let (false, false, Some(client), Some(now)) = (self.closed, dying, self.client, turmoil::sim_elapsed()) {
             let quiet = now.saturating_sub(self.last_progress);
             self.log.push(now, Event::ServerClosed { client, port: self.port, quiet, first });
         }
@@ -404,52 +417,6 @@ impl FinRoom {
             }
         }
         stream.as_mut().poll_shutdown(cx)
-    }
-}
-
-/// A client's simulated stream: turmoil's, with the FIN fix of [`FinRoom`].
-pub struct ClientSocket {
-    /// turmoil's stream.
-    inner: turmoil::net::TcpStream,
-    /// The shutdown's wait for room.
-    fin: FinRoom,
-}
-
-impl ClientSocket {
-    /// Wraps a connected stream.
-    pub fn new(inner: turmoil::net::TcpStream) -> Self {
-        ClientSocket { inner, fin: FinRoom::default() }
-    }
-
-    /// The port of the client's end.
-    pub fn local_port(&self) -> u16 {
-        self.inner.local_addr().map_or(0, |a| a.port())
-    }
-
-    /// The turmoil stream, for `peek`.
-    pub fn get_mut(&mut self) -> &mut turmoil::net::TcpStream {
-        &mut self.inner
-    }
-}
-
-impl AsyncRead for ClientSocket {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for ClientSocket {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        this.fin.poll_shutdown(Pin::new(&mut this.inner), cx)
     }
 }
 

@@ -14,8 +14,8 @@ use crate::model::script::{ClientScript, Log, Wire};
 use crate::model::trace::{trace_hash, Event, Run};
 use crate::sut::net::{self, Network};
 
-use super::links::Links;
-use super::process::{ClientSocket, Sockets};
+use super::links::{ClientSocket, LinkFlags, Links};
+use super::process::Sockets;
 use super::target::{epoch, Binder, Port, Target, SERVER_HOST, SERVER_PORT};
 
 /// The server process as the runner drives it, shared with the host factory.
@@ -32,19 +32,30 @@ struct Process {
 }
 
 /// A client's way to the server in the simulator: turmoil's TCP to `server:8081` (with the FIN fix of
-/// [`ClientSocket`]), and the simulated clock.
-struct SimWire;
+/// [`ClientSocket`], and its link's cuts and give-ups), and the simulated clock.
+struct SimWire {
+    /// What the client's sockets see of its link.
+    flags: Arc<LinkFlags>,
+    /// The client's index.
+    client: usize,
+}
 
 impl Wire for SimWire {
     type Stream = ClientSocket;
 
     async fn connect(&self) -> std::io::Result<ClientSocket> {
+        // While the link is cut, a SYN would be retransmitted after the heal: wait for it here, so that an attempt
+        // the client gives up meanwhile leaves no SYN behind (turmoil would deliver a held one later).
+        while self.flags.cut(self.client) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         let addr = SocketAddr::new(turmoil::lookup(SERVER_HOST), SERVER_PORT);
-        net::Sim::connect(addr).await.map(ClientSocket::new)
+        let stream = net::Sim::connect(addr).await?;
+        Ok(ClientSocket::new(stream, self.flags.clone(), self.client))
     }
 
     async fn peek(stream: &mut ClientSocket, buf: &mut [u8]) -> std::io::Result<usize> {
-        stream.get_mut().peek(buf).await
+        stream.get_mut()?.peek(buf).await
     }
 
     fn now(&self) -> Duration {
@@ -80,7 +91,8 @@ pub fn run_within(scenario: &Scenario, seed: u64, target: &Target, budget: std::
         let process = process.clone();
         let target = target.clone();
         let shaping = scenario.server.shaping;
-        let config = scenario.server.config.clone();
+        // The settings the target is judged by (a policy it declares overrides the scenario's).
+        let config = target.judged_as(scenario).server.config.clone();
         let incarnations = Arc::new(AtomicUsize::new(0));
         let port = Arc::new(Mutex::new(Port::default()));
         let log = log.clone();
@@ -112,6 +124,7 @@ pub fn run_within(scenario: &Scenario, seed: u64, target: &Target, budget: std::
                 // stream in accept order (see `process`), as the kernel closes a dead process's sockets. The
                 // connections the server's side closed first sit in TIME_WAIT. The runner then restarts the host
                 // into a stopped process, so no task the target spawned lives on.
+                sockets.dying(); // the closes that follow are the kill's, not the server's
                 drop(serving);
                 let closed = sockets.kill_all();
                 port.lock().expect("port lock").killed(closed);
@@ -121,18 +134,19 @@ pub fn run_within(scenario: &Scenario, seed: u64, target: &Target, budget: std::
         });
     }
 
+    let clients: Vec<&str> = scenario.clients.iter().map(|c| c.name.as_str()).collect();
+    let mut links = Links::new(clients.iter().map(|c| c.to_string()).collect(), seed, scenario.limits.give_up);
     let conns = Arc::new(AtomicUsize::new(0));
     for (index, (spec, messages)) in scenario.clients.iter().zip(scenario.materialize(seed)).enumerate() {
-        let script = ClientScript::new(scenario, index, messages, seed, (log.clone(), conns.clone()), SimWire);
+        let wire = SimWire { flags: links.flags(), client: index };
+        let script = ClientScript::new(scenario, index, messages, seed, (log.clone(), conns.clone()), wire);
         sim.client(spec.name.as_str(), async move {
             script.play().await;
             Ok(())
         });
     }
 
-    let clients: Vec<&str> = scenario.clients.iter().map(|c| c.name.as_str()).collect();
     let mut faults = scenario.timeline.iter().peekable();
-    let mut links = Links::new(clients.iter().map(|c| c.to_string()).collect(), seed, scenario.limits.give_up);
     let failed = |sim: &turmoil::Sim<'_>, reason| log.push(sim.elapsed(), Event::RunFailed { reason });
     STOP_AT.set(Some(std::time::Instant::now() + budget));
     'run: loop {
@@ -146,7 +160,7 @@ pub fn run_within(scenario: &Scenario, seed: u64, target: &Target, budget: std::
                     break 'run;
                 }
             }
-            if !links.apply(&fault.action) {
+            if !links.apply(&fault.action, fault.at) {
                 apply(&mut sim, &fault.action, &clients, &process);
             }
         }

@@ -124,7 +124,9 @@ impl Target {
         Target { declared: Policy { idle_timeout: Some(timeout), ..self.declared }, ..self }
     }
 
-    /// Declares that the server serves at most `limit` connections at once (the others wait to be accepted).
+    /// Declares that the server serves at most `limit` connections at once (the others wait to be accepted): the
+    /// scenario files that set another limit are skipped, and explored cases give clients the time to wait for a
+    /// slot (no oracle needs it otherwise: a limit that starves a client fails liveness whatever was declared).
     pub fn max_connections(self, limit: usize) -> Target {
         Target { declared: Policy { max_connections: Some(limit), ..self.declared }, ..self }
     }
@@ -178,11 +180,6 @@ impl Target {
     /// Whether it honours a scenario's `[server]` settings (exploration generates them only then).
     pub fn takes_settings(&self) -> bool {
         self.takes_settings
-    }
-
-    /// Whether it has an idle timeout the oracles know of (declared, or taken from the scenario).
-    pub fn knows_idle_policy(&self) -> bool {
-        self.takes_settings || self.declared.idle_timeout.is_some()
     }
 
     /// How a failure against this target is replayed.

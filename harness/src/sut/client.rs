@@ -108,6 +108,8 @@ impl ClientError {
             ClientError::Io { source, .. } => match source.kind() {
                 io::ErrorKind::ConnectionReset => "reset",
                 io::ErrorKind::BrokenPipe => "broken-pipe",
+                // The kernel gave up retransmitting (ETIMEDOUT): the link was cut too long.
+                io::ErrorKind::TimedOut => "timed-out",
                 _ => "io-error",
             },
         }
