@@ -11,6 +11,8 @@
 //!   file): `explore` on 2 jobs under seeds 1, 2 and 3, each capped at 30 s, until it has found and shrunk the bug;
 //!   the table gives the median and the worst, and `target/echo-harness-bench/catch.json` holds the figures.
 //!   Target: every bug within 30 s.
+//! - before it, the simulated-to-wall ratio: 400 generated cases against the built-in server on 1 and 2 jobs, their
+//!   cases/s and simulated seconds per wall second (in `catch.json` under `"explore"`).
 //!
 //! `cargo bench --bench explore`
 
@@ -187,8 +189,42 @@ fn catch(c: &mut Criterion) {
 /// The longest exploration alone may take to catch a planted bug.
 const CATCH_WITHIN: Duration = Duration::from_secs(30);
 
-/// Time to catch every planted bug with exploration alone, printed as a table and written as JSON.
-fn time_to_catch_every_bug() {
+/// Cases explored against the built-in server to measure the simulated-to-wall ratio.
+const RATIO_CASES: u64 = 400;
+
+/// The built-in server explored for [`RATIO_CASES`] cases (seed 3) on 1 and 2 jobs: cases/s and simulated seconds
+/// per wall second, printed and returned for the JSON summary.
+fn simulated_to_wall() -> serde_json::Value {
+    println!(
+        "
+explore, {RATIO_CASES} cases against the built-in server (seed 3):"
+    );
+    let mut rows = Vec::new();
+    for jobs in [1usize, 2] {
+        let options =
+            Options { cases: RATIO_CASES, time: None, seed: 3, jobs, check_determinism: false, stop_at_first: false };
+        let report = explore::explore(&options, &Target::builtin(), &|_, _| {});
+        let per_case = report.simulated / report.cases.max(1) as f64;
+        println!(
+            "  {jobs} job(s): {:.0} cases/s, {:.2} s simulated per case on average, {:.0}x wall time",
+            report.rate(),
+            per_case,
+            report.simulated_per_wall()
+        );
+        rows.push(serde_json::json!({
+            "jobs": jobs,
+            "cases": report.cases,
+            "cases_per_s": report.rate(),
+            "simulated_s_per_case": per_case,
+            "simulated_per_wall": report.simulated_per_wall(),
+        }));
+    }
+    serde_json::Value::Array(rows)
+}
+
+/// Time to catch every planted bug with exploration alone, printed as a table and written as JSON (with the
+/// simulated-to-wall figures of [`simulated_to_wall`]).
+fn time_to_catch_every_bug(explore_figures: serde_json::Value) {
     println!("\ntime to catch, exploration alone (2 jobs, seeds 1-3, cap {}s):", CATCH_WITHIN.as_secs());
     println!("{:22} {:>9} {:>9} {:>8}  PROPERTY", "MUTANT", "MEDIAN", "WORST", "CASES");
     let mut rows = Vec::new();
@@ -231,7 +267,8 @@ fn time_to_catch_every_bug() {
         }));
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/echo-harness-bench");
-    let json = serde_json::to_string_pretty(&serde_json::json!({ "catch": rows })).expect("JSON");
+    let summary = serde_json::json!({ "catch": rows, "explore": explore_figures });
+    let json = serde_json::to_string_pretty(&summary).expect("JSON");
     if std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(dir.join("catch.json"), json)).is_err() {
         eprintln!("cannot write {}", dir.join("catch.json").display());
     }
@@ -242,5 +279,6 @@ criterion_group!(benches, case, jobs, catch);
 fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
-    time_to_catch_every_bug();
+    let figures = simulated_to_wall();
+    time_to_catch_every_bug(figures);
 }

@@ -4,10 +4,12 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use echo_harness::hunt::run::run_and_judge;
 use echo_harness::model::property::{Property, Verdict};
 use echo_harness::model::scenario::Scenario;
+use echo_harness::model::trace::Event;
 use echo_harness::sim::{runner as sim, target::Target};
 use echo_harness::sut::net::Listener;
 use echo_harness::sut::server::{self, Config};
@@ -187,4 +189,30 @@ fn a_run_that_would_take_too_long_ends_with_a_verdict_that_says_so() {
     let liveness = judgements.iter().find(|j| j.property == Property::Liveness).unwrap();
     assert_eq!(liveness.verdict, Verdict::Fail);
     assert!(liveness.detail.contains("wall-clock budget"), "{}", liveness.detail);
+}
+
+#[test]
+fn a_client_after_the_others_starts_once_they_are_done_and_the_timeline_has_played_out() {
+    let text = r#"
+seeds = [1]
+[[clients]]
+messages = [{ text = "first" }, { text = "second" }]
+end = "fin"
+[[clients]]
+after_others = true
+start_ms = 50
+messages = [{ text = "still there?" }]
+[[timeline]]
+at_ms = 300
+action = "latency"
+ms = 1
+"#;
+    let s = Scenario::parse(Path::new("after_others.toml"), text).unwrap();
+    let run = sim::run(&s, 1, &Target::builtin());
+    let at = |f: &dyn Fn(&Event) -> bool| run.records.iter().find(|r| f(&r.event)).map(|r| r.at).unwrap();
+    let first_done = at(&|e| matches!(e, Event::ClientDone { client: 0, .. }));
+    let latecomer = at(&|e| matches!(e, Event::Connected { client: 1, .. }));
+    // The rude client is done within a few ms; the timeline's last step (300 ms) is later: it counts.
+    assert!(first_done < Duration::from_millis(300), "{first_done:?}");
+    assert!(latecomer >= Duration::from_millis(350) && latecomer < Duration::from_millis(360), "{latecomer:?}");
 }

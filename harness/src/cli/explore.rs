@@ -99,7 +99,14 @@ fn explore_target(options: &explore::Options, target_name: &str, failures: &Path
     );
     let report = explore::explore(options, &target, &progress);
     bar.finish_and_clear();
-    println!("{} cases in {:.2}s: {:.0} cases/s", report.cases, report.seconds, report.rate());
+    println!(
+        "{} cases in {:.2}s: {:.0} cases/s, {:.0} s simulated ({:.0}x wall time)",
+        report.cases,
+        report.seconds,
+        report.rate(),
+        report.simulated,
+        report.simulated_per_wall()
+    );
     for finding in &report.findings {
         let path = explore::write_finding(failures, &target, options.seed, finding)
             .with_context(|| format!("cannot write into {}", failures.display()))?;

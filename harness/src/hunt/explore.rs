@@ -6,7 +6,7 @@
 //! depends on the seed and the case count only, not on the number of worker threads or on timing.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -74,12 +74,19 @@ pub struct Report {
     pub seconds: f64,
     /// Failing cases, in case order.
     pub findings: Vec<Finding>,
+    /// Simulated time of the cases' runs (not counting shrinking), in seconds.
+    pub simulated: f64,
 }
 
 impl Report {
     /// Cases per second of wall time.
     pub fn rate(&self) -> f64 {
         self.cases as f64 / self.seconds.max(1e-9)
+    }
+
+    /// Seconds of simulated time per second of wall time (over every job).
+    pub fn simulated_per_wall(&self) -> f64 {
+        self.simulated / self.seconds.max(1e-9)
     }
 }
 
@@ -92,6 +99,7 @@ pub fn explore(options: &Options, target: &Target, progress: Progress) -> Report
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
+    let simulated = AtomicU64::new(0);
     let findings: Mutex<Vec<Finding>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..options.jobs.max(1) {
@@ -101,7 +109,7 @@ pub fn explore(options: &Options, target: &Target, progress: Progress) -> Report
                 if case >= options.cases || out_of_time || stop.load(Ordering::Relaxed) {
                     break;
                 }
-                if let Some(finding) = run_case(options, target, case) {
+                if let Some(finding) = run_case(options, target, case, &simulated) {
                     findings.lock().expect("findings lock").push(finding);
                     if options.stop_at_first {
                         stop.store(true, Ordering::Relaxed);
@@ -114,27 +122,36 @@ pub fn explore(options: &Options, target: &Target, progress: Progress) -> Report
     });
     let mut findings = findings.into_inner().expect("findings lock");
     findings.sort_by_key(|f| f.case);
-    Report { cases: done.into_inner() as u64, seconds: started.elapsed().as_secs_f64(), findings }
+    Report {
+        cases: done.into_inner() as u64,
+        seconds: started.elapsed().as_secs_f64(),
+        findings,
+        simulated: simulated.into_inner() as f64 / 1e6,
+    }
 }
 
-/// The first failing property of a case, judged once (or twice, for determinism).
-fn failure(options: &Options, target: &Target, scenario: &Scenario) -> Option<Judgement> {
+/// The first failing property of a case, judged once (or twice, for determinism), and the simulated time its run
+/// took.
+fn failure(options: &Options, target: &Target, scenario: &Scenario) -> (Option<Judgement>, Duration) {
     let seed = scenario.seeds[0];
-    let (_, judgements) = if options.check_determinism {
+    let (run, judgements) = if options.check_determinism {
         run_and_judge(scenario, seed, target)
     } else {
         run_once(scenario, seed, target)
     };
-    judgements.into_iter().find(|j| j.verdict == Verdict::Fail)
+    let simulated = run.records.last().map_or(Duration::ZERO, |r| r.at);
+    (judgements.into_iter().find(|j| j.verdict == Verdict::Fail), simulated)
 }
 
-/// Runs one case; shrinks it if it fails.
-fn run_case(options: &Options, target: &Target, case: u64) -> Option<Finding> {
+/// Runs one case (adding the simulated time of its run to `simulated`, in µs); shrinks it if it fails.
+fn run_case(options: &Options, target: &Target, case: u64, simulated: &AtomicU64) -> Option<Finding> {
     let mut runner = case_runner(options.seed, case);
     let strategy = scenario_strategy(options.seed, case, Settings::of(target));
     let tree = strategy.new_tree(&mut runner).expect("the strategy never rejects");
     let original = tree.current();
-    let first = failure(options, target, &original)?;
+    let (first, took) = failure(options, target, &original);
+    simulated.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    let first = first?;
     let property = first.property;
     // The harness's own shrinker, which knows the scenario's shape (clients, message blocks, payload sizes by
     // bisection, shaping, faults): measured against proptest's value-tree shrinking it reached smaller scenarios
@@ -142,7 +159,7 @@ fn run_case(options: &Options, target: &Target, case: u64) -> Option<Finding> {
     let seed = original.seeds[0];
     let shrunk = shrink(&original, seed, target, property, SHRINK_RUNS);
     let runs = shrunk.runs;
-    let best = match failure(options, target, &shrunk.scenario).filter(|j| j.property == property) {
+    let best = match failure(options, target, &shrunk.scenario).0.filter(|j| j.property == property) {
         Some(j) => (shrunk.scenario, j),
         None => (original.clone(), first),
     };

@@ -142,6 +142,9 @@ fn client() -> impl Strategy<Value = ClientGen> {
         )
 }
 
+/// How long after the others the latecomer of a case with rude clients starts.
+const LATECOMER_SETTLE: Duration = Duration::from_millis(200);
+
 /// The sizes of a bulk message: past 64 KiB (where per-connection counters of 16 bits wrap), up to 1 MiB.
 const BULK: std::ops::Range<usize> = 65_537..1_048_577;
 
@@ -242,6 +245,7 @@ fn build(
             ClientSpec {
                 name: format!("client-{i}"),
                 start: ms(g.start),
+                after_others: false,
                 pipeline: g.pipeline,
                 shaping: Shaping {
                     write_chunk: g.write_chunk,
@@ -264,11 +268,14 @@ fn build(
         })
         .collect();
     if clients.iter().any(ClientSpec::misbehaves) {
-        // A latecomer to show the server survived the rude ones.
+        // A latecomer to show the server survived the rude ones: it starts once they are all done and the timeline
+        // has played out, after a settle time for their last segments (two of the largest latencies a case can
+        // have, 84 ms each, and some slack), not at a fixed time with idle seconds before it.
         let i = clients.len();
         clients.push(ClientSpec {
             name: format!("client-{i}"),
-            start: ms(3000),
+            start: LATECOMER_SETTLE,
+            after_others: true,
             messages: vec![Payload::Text("still there?".into())],
             pipeline: 1,
             shaping: Shaping::default(),

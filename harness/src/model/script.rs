@@ -39,17 +39,30 @@ pub trait Wire: Send + Sync + 'static {
 
 /// The shared event log of one run.
 #[derive(Clone, Default)]
-pub struct Log(Arc<Mutex<Vec<Record>>>);
+pub struct Log {
+    /// The records, in the order of recording.
+    records: Arc<Mutex<Vec<Record>>>,
+    /// How many clients have recorded that they are done (a client that starts after the others waits for it).
+    done: Arc<AtomicUsize>,
+}
 
 impl Log {
     /// Records `event` at `at`.
     pub fn push(&self, at: Duration, event: Event) {
-        self.0.lock().expect("log lock").push(Record { at, event });
+        if matches!(event, Event::ClientDone { .. }) {
+            self.done.fetch_add(1, Ordering::Relaxed);
+        }
+        self.records.lock().expect("log lock").push(Record { at, event });
     }
 
     /// Everything recorded, in the order of recording.
     pub fn take(&self) -> Vec<Record> {
-        std::mem::take(&mut *self.0.lock().expect("log lock"))
+        std::mem::take(&mut *self.records.lock().expect("log lock"))
+    }
+
+    /// How many clients are done.
+    pub fn clients_done(&self) -> usize {
+        self.done.load(Ordering::Relaxed)
     }
 }
 
@@ -79,6 +92,10 @@ pub struct ClientScript<W: Wire> {
     pub seed: u64,
     /// Its network.
     pub wire: W,
+    /// How many clients do not start after the others (those an `after_others` client waits for).
+    pub others: usize,
+    /// When the scenario's last fault happens.
+    pub timeline_end: Duration,
 }
 
 impl<W: Wire> ClientScript<W> {
@@ -101,11 +118,21 @@ impl<W: Wire> ClientScript<W> {
             conns,
             seed: seed ^ (index as u64 + 1).wrapping_mul(0xe703_7ed1_a0b4_28db),
             wire,
+            others: scenario.clients.iter().filter(|c| !c.after_others).count(),
+            timeline_end: scenario.timeline.last().map_or(Duration::ZERO, |f| f.at),
         }
     }
 
     /// Plays the client's part: waits for its start, converses, ends as the scenario says, reports it is done.
     pub async fn play(self) {
+        if self.spec.after_others {
+            // Once every client that does not wait so is done and the timeline has played out.
+            let others = self.others;
+            let timeline_end = self.timeline_end;
+            while self.log.clients_done() < others || self.wire.now() < timeline_end {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
         tokio::time::sleep(self.spec.start).await;
         let answered = match (self.spec.expect, self.spec.end) {
             (Expect::Refused, _) => {

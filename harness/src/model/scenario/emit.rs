@@ -60,6 +60,9 @@ impl Scenario {
                 if !c.start.is_zero() {
                     t.insert("start_ms".into(), ms(c.start));
                 }
+                if c.after_others {
+                    t.insert("after_others".into(), Value::Boolean(true));
+                }
                 let messages = c
                     .messages
                     .iter()

@@ -256,6 +256,8 @@ struct ClientFile {
     #[serde(default)]
     start_ms: u64,
     #[serde(default)]
+    after_others: bool,
+    #[serde(default)]
     messages: Vec<Spanned<PayloadFile>>,
     rounds: Option<Spanned<usize>>,
     #[serde(default)]
@@ -405,6 +407,7 @@ impl ClientFile {
         Ok(ClientSpec {
             name: String::new(),
             start: Duration::from_millis(self.start_ms),
+            after_others: self.after_others,
             messages,
             pipeline,
             shaping: shaping!(self, at),

@@ -117,6 +117,9 @@ pub struct ClientSpec {
     pub name: String,
     /// When it starts, in simulated time.
     pub start: Duration,
+    /// Starts `start` after every client without this has finished and the timeline has played out (a latecomer
+    /// that shows the server survived what came before), instead of `start` after the run began.
+    pub after_others: bool,
     /// Messages in the order it sends them (already repeated `rounds` times).
     pub messages: Vec<Payload>,
     /// Messages written together in one write before reading their replies (1: one at a time).
