@@ -149,8 +149,7 @@ fn closed_by_policy(view: &View, conn: usize, client: usize) -> Result<String, S
     };
     let quiet_ms = quiet.as_millis();
     match view.scenario.server.config.idle_timeout {
-        // The server's timer and the simulator's tick may differ by a tick.
-        Some(t) if quiet + Duration::from_millis(1) >= t => Ok(format!(
+        Some(t) if view.closed_idle(conn) => Ok(format!(
             "connection {conn} (client-{client}) closed by the server at {} after {quiet_ms} ms without progress (no byte read or written): the idle timeout of {} ms",
             secs(at),
             t.as_millis()
