@@ -255,19 +255,9 @@ fn passes_the_once_false_alarms(name: &str) {
     }
 }
 
+/// A bounded exploration finds nothing.
 fn explores_clean(name: &str) {
-    let cases = match std::env::var("IDLE_STYLES_CASES") {
-        Ok(text) => text.parse().unwrap_or_else(|_| panic!("IDLE_STYLES_CASES={text:?} is not a case count")),
-        Err(_) => DEFAULT_CASES,
-    };
-    let options = Options { cases, time: None, seed: 2027, jobs: 2, check_determinism: false, stop_at_first: true };
-    let report = explore::explore(&options, &target(name), &|_, _| {});
-    println!("{name}: {} cases, {} findings, {:.1} s", report.cases, report.findings.len(), report.seconds);
-    let first = report.findings.first().map(|f| {
-        format!("{name}: case {}: {} failed: {}\n{}", f.case, f.property.name(), f.detail, f.scenario.to_toml())
-    });
-    assert!(first.is_none(), "{}", first.unwrap_or_default());
-    assert_eq!(report.cases, cases);
+    styles::explores_clean(&target(name), "IDLE_STYLES_CASES", DEFAULT_CASES, 2027);
 }
 
 macro_rules! bank {

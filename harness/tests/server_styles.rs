@@ -16,7 +16,6 @@
 mod styles;
 
 use echo_harness::hunt::check;
-use echo_harness::hunt::explore::{self, Options};
 use echo_harness::model::property::Verdict;
 use echo_harness::model::scenario::Scenario;
 use echo_harness::report::table;
@@ -49,18 +48,7 @@ fn passes_the_suite(name: &str) {
 
 /// A bounded exploration finds nothing.
 fn explores_clean(name: &str) {
-    let cases = match std::env::var("SERVER_STYLES_CASES") {
-        Ok(text) => text.parse().unwrap_or_else(|_| panic!("SERVER_STYLES_CASES={text:?} is not a case count")),
-        Err(_) => DEFAULT_CASES,
-    };
-    let options = Options { cases, time: None, seed: 2026, jobs: 2, check_determinism: false, stop_at_first: true };
-    let report = explore::explore(&options, &style(name), &|_, _| {});
-    println!("{name}: {} cases, {} findings, {:.1} s", report.cases, report.findings.len(), report.seconds);
-    let first = report.findings.first().map(|f| {
-        format!("{name}: case {}: {} failed: {}\n{}", f.case, f.property.name(), f.detail, f.scenario.to_toml())
-    });
-    assert!(first.is_none(), "{}", first.unwrap_or_default());
-    assert_eq!(report.cases, cases);
+    styles::explores_clean(&style(name), "SERVER_STYLES_CASES", DEFAULT_CASES, 2026);
 }
 
 macro_rules! bank {

@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+use echo_harness::hunt::explore::{self, Options};
 use echo_harness::sim::target::Target;
 use echo_harness::sut::net::{Listener, Stream};
 use futures_util::stream::FuturesUnordered;
@@ -271,4 +272,22 @@ pub fn styles() -> Vec<Target> {
 
 pub fn style(name: &str) -> Target {
     styles().into_iter().find(|t| t.name() == name).unwrap_or_else(|| panic!("no style {name}"))
+}
+
+/// Explores `target` with `seed` for the case count in the environment variable `env` (default `default`) and
+/// asserts that nothing was found, printing the style's cases, findings and seconds.
+pub fn explores_clean(target: &Target, env: &str, default: u64, seed: u64) {
+    let cases = match std::env::var(env) {
+        Ok(text) => text.parse().unwrap_or_else(|_| panic!("{env}={text:?} is not a case count")),
+        Err(_) => default,
+    };
+    let options = Options { cases, time: None, seed, jobs: 2, check_determinism: false, stop_at_first: true };
+    let report = explore::explore(&options, target, &|_, _| {});
+    let name = target.name();
+    println!("{name}: {} cases, {} findings, {:.1} s", report.cases, report.findings.len(), report.seconds);
+    let first = report.findings.first().map(|f| {
+        format!("{name}: case {}: {} failed: {}\n{}", f.case, f.property.name(), f.detail, f.scenario.to_toml())
+    });
+    assert!(first.is_none(), "{}", first.unwrap_or_default());
+    assert_eq!(report.cases, cases);
 }
