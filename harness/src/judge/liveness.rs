@@ -189,9 +189,10 @@ const UNDECLARED_HINT: Duration = Duration::from_millis(100);
 /// it, which the caller asks next).
 fn idle_closed(view: &View, conn: usize, client: usize, quiet: Duration, how: &str) -> Result<String, String> {
     let idle = view.scenario.server.config.idle_timeout;
+    // Set in `[server]` or declared by the target (see `Target::judged_as`): the same policy.
     let setting = match idle {
-        Some(t) => format!("[server] idle_timeout_ms = {}", t.as_millis()),
-        None => "no [server] idle_timeout_ms".to_string(),
+        Some(t) => format!("idle timeout {} ms", t.as_millis()),
+        None => "no idle timeout".to_string(),
     };
     let quiet_ms = quiet.as_millis();
     match idle {
