@@ -142,8 +142,9 @@ fn client() -> impl Strategy<Value = ClientGen> {
         )
 }
 
-/// How long after the others the latecomer of a case with rude clients starts.
-const LATECOMER_SETTLE: Duration = Duration::from_millis(200);
+/// The latecomer of a case with rude clients starts this long after the others, on top of two of the case's
+/// largest one-way latencies (the rude clients' last segments reach the server, and its answer comes back).
+const LATECOMER_SLACK: Duration = Duration::from_millis(20);
 
 /// The sizes of a bulk message: past 64 KiB (where per-connection counters of 16 bits wrap), up to 1 MiB.
 const BULK: std::ops::Range<usize> = 65_537..1_048_577;
@@ -269,12 +270,12 @@ fn build(
         .collect();
     if clients.iter().any(ClientSpec::misbehaves) {
         // A latecomer to show the server survived the rude ones: it starts once they are all done and the timeline
-        // has played out, after a settle time for their last segments (two of the largest latencies a case can
-        // have, 84 ms each, and some slack), not at a fixed time with idle seconds before it.
+        // has played out, after a settle time for their last segments (set below, from the case's latencies),
+        // not at a fixed time with idle seconds before it.
         let i = clients.len();
         clients.push(ClientSpec {
             name: format!("client-{i}"),
-            start: LATECOMER_SETTLE,
+            start: Duration::ZERO, // the settle time, once the case's latencies are known
             after_others: true,
             messages: vec![Payload::Text("still there?".into())],
             pipeline: 1,
@@ -335,6 +336,9 @@ fn build(
         _ => None,
     });
     let slowest = slowest.chain([latency.end]).max().unwrap_or_default();
+    for latecomer in clients.iter_mut().filter(|c| c.after_others) {
+        latecomer.start = slowest * 2 + LATECOMER_SLACK;
+    }
     let io_timeout = idle.map_or(ms(500), |t| ms(500).max(t * 2 + slowest * 2 + ms(20)));
     Scenario {
         name: format!("explore-{seed}-{case}"),

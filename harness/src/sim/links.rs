@@ -44,6 +44,9 @@ pub(super) struct Links {
     give_up: Duration,
     /// What the clients' sockets see of their links.
     flags: Arc<LinkFlags>,
+    /// Per client: its host is in the simulation (a latecomer's joins when it starts); turmoil has no link to an
+    /// absent one, so its cuts reach turmoil when it arrives.
+    present: Vec<bool>,
 }
 
 /// What a client's sockets need to know of its link, shared with them (see [`ClientSocket`]): whether it is cut now
@@ -103,7 +106,13 @@ impl Links {
             cut: names.iter().map(|_| AtomicBool::new(false)).collect(),
             given_up: names.iter().map(|_| AtomicUsize::new(0)).collect(),
         });
-        Links { names, links, fail_rate: 0.0, rng, give_up, flags }
+        let present = names.iter().map(|_| true).collect();
+        Links { names, links, fail_rate: 0.0, rng, give_up, flags, present }
+    }
+
+    /// Client `client`'s host is (`true`) or is not yet (`false`) in the simulation.
+    pub(super) fn set_present(&mut self, client: usize, present: bool) {
+        self.present[client] = present;
     }
 
     /// What the clients' sockets see.
@@ -144,6 +153,9 @@ impl Links {
                 link.failed_until = now + RETRANSMIT_AFTER;
             }
             let cut = link.state.cut() || now < link.failed_until;
+            if !self.present[i] {
+                continue;
+            }
             match (link.mode, cut) {
                 (Mode::Open, true) => {
                     sim.hold(SERVER_HOST, name);

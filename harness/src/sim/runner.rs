@@ -137,14 +137,25 @@ pub fn run_within(scenario: &Scenario, seed: u64, target: &Target, budget: std::
     let clients: Vec<&str> = scenario.clients.iter().map(|c| c.name.as_str()).collect();
     let mut links = Links::new(clients.iter().map(|c| c.to_string()).collect(), seed, scenario.limits.give_up);
     let conns = Arc::new(AtomicUsize::new(0));
+    // A client that starts after the others joins the simulation only then: until it does, turmoil would step its
+    // host every tick only for it to wait.
+    let mut latecomers = Vec::new();
     for (index, (spec, messages)) in scenario.clients.iter().zip(scenario.materialize(seed)).enumerate() {
         let wire = SimWire { flags: links.flags(), client: index };
         let script = ClientScript::new(scenario, index, messages, seed, (log.clone(), conns.clone()), wire);
-        sim.client(spec.name.as_str(), async move {
-            script.play().await;
-            Ok(())
-        });
+        if spec.after_others {
+            sim.lookup(spec.name.as_str()); // its address, in the order the clients are listed
+            links.set_present(index, false);
+            latecomers.push(Latecomer { index, script: Some(script), latency: None });
+        } else {
+            sim.client(spec.name.as_str(), async move {
+                script.play().await;
+                Ok(())
+            });
+        }
     }
+    let others = scenario.clients.iter().filter(|c| !c.after_others).count();
+    let timeline_end = scenario.timeline.last().map_or(Duration::ZERO, |f| f.at);
 
     let mut faults = scenario.timeline.iter().peekable();
     let failed = |sim: &turmoil::Sim<'_>, reason| log.push(sim.elapsed(), Event::RunFailed { reason });
@@ -161,7 +172,12 @@ pub fn run_within(scenario: &Scenario, seed: u64, target: &Target, budget: std::
                 }
             }
             if !links.apply(&fault.action, fault.at) {
-                apply(&mut sim, &fault.action, &clients, &process);
+                apply(&mut sim, &fault.action, &clients, &process, &mut latecomers);
+            }
+        }
+        if log.clients_done() >= others && sim.elapsed() >= timeline_end {
+            for latecomer in &mut latecomers {
+                latecomer.arrive(&mut sim, clients[latecomer.index], &mut links);
             }
         }
         links.tick(&mut sim, &log);
@@ -173,7 +189,7 @@ pub fn run_within(scenario: &Scenario, seed: u64, target: &Target, budget: std::
         }
         match stepped {
             // Every client is done; the run ends once the timeline has played out too.
-            Ok(true) if faults.peek().is_none() => break,
+            Ok(true) if faults.peek().is_none() && latecomers.iter().all(Latecomer::arrived) => break,
             Ok(_) => {}
             Err(reason) => {
                 failed(&sim, reason);
@@ -198,10 +214,42 @@ pub fn run_within(scenario: &Scenario, seed: u64, target: &Target, budget: std::
     Run { scenario: scenario.name.clone(), seed, records, hash }
 }
 
-/// Applies a fault's effect on the simulation (the server's sockets are already closed for a kill).
-fn apply(sim: &mut turmoil::Sim<'_>, action: &Action, clients: &[&str], process: &Process) {
+/// A client that starts after the others, before its host joins the simulation.
+struct Latecomer {
+    /// The client's index.
+    index: usize,
+    /// Its program, until its host joins.
+    script: Option<ClientScript<SimWire>>,
+    /// The latency the timeline set on its link before it joined.
+    latency: Option<Duration>,
+}
+
+impl Latecomer {
+    /// Whether its host has joined.
+    fn arrived(&self) -> bool {
+        self.script.is_none()
+    }
+
+    /// Its host joins the simulation (if it has not yet), with its link as the timeline left it.
+    fn arrive(&mut self, sim: &mut turmoil::Sim<'_>, name: &str, links: &mut Links) {
+        let Some(script) = self.script.take() else { return };
+        sim.client(name, async move {
+            script.play().await;
+            Ok(())
+        });
+        if let Some(latency) = self.latency {
+            sim.set_link_latency(SERVER_HOST, name, latency);
+        }
+        links.set_present(self.index, true);
+    }
+}
+
+/// Applies a fault's effect on the simulation (the server's sockets are already closed for a kill); a latency
+/// meant for a latecomer not yet in it waits for it.
+fn apply(sim: &mut turmoil::Sim<'_>, action: &Action, clients: &[&str], process: &Process, late: &mut [Latecomer]) {
+    let absent = |i: usize| late.iter().any(|l| l.index == i && !l.arrived());
     let each = |who: &Who| -> Vec<&str> {
-        clients.iter().enumerate().filter(|(i, _)| who.includes(*i)).map(|(_, name)| *name).collect()
+        clients.iter().enumerate().filter(|(i, _)| who.includes(*i) && !absent(*i)).map(|(_, name)| *name).collect()
     };
     match action {
         Action::Bounce | Action::Start => {
@@ -214,7 +262,10 @@ fn apply(sim: &mut turmoil::Sim<'_>, action: &Action, clients: &[&str], process:
             sim.bounce(SERVER_HOST)
         }
         Action::Crash => sim.crash(SERVER_HOST),
-        Action::Latency(who, d) => each(who).into_iter().for_each(|c| sim.set_link_latency(SERVER_HOST, c, *d)),
+        Action::Latency(who, d) => {
+            each(who).into_iter().for_each(|c| sim.set_link_latency(SERVER_HOST, c, *d));
+            late.iter_mut().filter(|l| who.includes(l.index) && !l.arrived()).for_each(|l| l.latency = Some(*d));
+        }
         // The links' own faults (see `links`).
         Action::Partition(..) | Action::Repair(..) | Action::Hold(..) | Action::Release(..) | Action::FailRate(_) => {}
     }
@@ -233,7 +284,9 @@ thread_local! {
 /// Steps the simulation one tick; a host's error or panic, or the run's wall-clock budget spent, becomes the
 /// reason the run failed.
 fn step(sim: &mut turmoil::Sim<'_>) -> Result<bool, String> {
-    if STOP_AT.get().is_some_and(|at| std::time::Instant::now() > at) {
+    // The host clock is read every 64 steps (64 ms simulated): often enough to stop in time, rarely enough to cost
+    // nothing beside a step.
+    if sim.elapsed().as_millis() % 64 == 0 && STOP_AT.get().is_some_and(|at| std::time::Instant::now() > at) {
         return Err(format!(
             "the run used its wall-clock budget at simulated {:.3}s: lower the scenario's deadline_ms or its volume",
             sim.elapsed().as_secs_f64()
