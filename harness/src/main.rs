@@ -30,6 +30,8 @@ enum Command {
     Explore(cli::explore::ExploreArgs),
     /// Replay one scenario file under one seed and judge it.
     Run(cli::run::RunArgs),
+    /// Put a server on 127.0.0.1 under verified load: throughput, latency, errors, its memory and descriptors.
+    Load(cli::load::LoadArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Mutants(args) => cli::mutants::run(args),
         Command::Explore(args) => cli::explore::run(args),
         Command::Run(args) => cli::run::run(args),
+        Command::Load(args) => cli::load::run(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,120 @@
+//! `echo-harness load`, run as a user runs it: against the built-in server it starts itself, a Python server from
+//! `harness/tests/servers` (`--target`), and a server already running (`--addr`). Every byte must be verified: a
+//! server that corrupts the echo, or a transform that does not match, fails the run (exit 1). Runs last about a
+//! second each.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_echo-harness");
+
+fn server(name: &str) -> String {
+    format!("python3 {}/harness/tests/servers/{name}.py {{port}}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn load(args: &[&str]) -> (Output, Option<Value>) {
+    let out = Command::new(BIN).arg("load").args(args).output().expect("echo-harness runs");
+    let doc = serde_json::from_slice(&out.stdout).ok();
+    (out, doc)
+}
+
+fn doc_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("no JSON document; stderr: {}", stderr(out)))
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn the_builtin_server_streams_every_byte_back_verified_and_leaves_no_descriptor() {
+    let (out, doc) = load(&["--duration", "1s", "--clients", "4", "--size", "64KiB", "--json"]);
+    let doc = doc.unwrap_or_else(|| panic!("a JSON document: {}", stderr(&out)));
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(doc["error_total"], 0, "{doc}");
+    assert!(doc["verified_bytes"].as_u64().unwrap() > 1_000_000, "{doc}");
+    assert_eq!(doc["verified_bytes"], doc["sent_bytes"], "every byte sent came back: {doc}");
+    assert!(doc["mb_per_s"].as_f64().unwrap() > 1.0, "{doc}");
+    assert!(doc["p99_us"].as_u64().is_some(), "{doc}");
+    assert!(doc["peak_rss_bytes"].as_u64().unwrap() > 0, "{doc}");
+    assert_eq!(doc["fds_before"], doc["fds_after"], "{doc}");
+}
+
+#[test]
+fn churn_with_resets_leaves_the_builtin_server_serving_without_a_leaked_descriptor() {
+    let (out, doc) = load(&["--churn", "--duration", "1s", "--clients", "4", "--size", "100", "--json"]);
+    let doc = doc.unwrap_or_else(|| panic!("a JSON document: {}", stderr(&out)));
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert!(doc["connections"].as_u64().unwrap() >= 20, "{doc}");
+    assert_eq!(doc["round_trips"], doc["connections"], "{doc}");
+    assert_eq!(doc["fds_before"], doc["fds_after"], "{doc}");
+}
+
+#[test]
+fn a_server_that_adds_a_byte_fails_the_run_and_the_first_wrong_byte_is_named() {
+    let target = server("trailing_newline");
+    let (out, doc) = load(&["--target", &target, "--duration", "1s", "--clients", "1", "--size", "1KiB", "--json"]);
+    let doc = doc.unwrap_or_else(|| panic!("a JSON document: {}", stderr(&out)));
+    assert_eq!(out.status.code(), Some(1), "{doc}");
+    assert_eq!(doc["errors"]["corrupt"], 1, "{doc}");
+    assert_eq!(doc["verified_bytes"], 1024, "the message before the extra newline was right: {doc}");
+    let first = doc["first_corruption"].as_str().unwrap();
+    assert!(first.starts_with("byte 1024 of the connection"), "{first}");
+}
+
+#[test]
+fn a_server_that_uses_send_loses_bytes_under_backpressure_and_the_run_says_so() {
+    // One client writes 1 MiB blocks and reads only after a second: the server's send() then writes only part.
+    let args = ["--duration", "2s", "--size", "1MiB", "--read-delay", "1s", "--io-timeout", "2s", "--clients", "1"];
+    let (out, _) = load(&[&args[..], &["--target", &server("send_not_sendall"), "--json"]].concat());
+    let doc = doc_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{doc}");
+    assert!(doc["error_total"].as_u64().unwrap() >= 1, "{doc}");
+    // The correct server, on the same load, gives every byte back.
+    let (out, doc) = load(&[&args[..], &["--target", &server("correct"), "--json"]].concat());
+    let doc = doc.unwrap_or_else(|| panic!("a JSON document: {}", stderr(&out)));
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+}
+
+#[test]
+fn a_running_plain_echo_passes_with_identity_and_fails_as_an_upper_caser() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let script = format!("{}/harness/tests/servers/plain_echo.py", env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new("python3").arg(&script).arg(port.to_string()).spawn().expect("python3 runs");
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(&addr).is_err() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let common =
+        ["--addr", &addr, "--duration", "1s", "--clients", "2", "--mode", "pingpong", "--size", "1KiB", "--json"];
+    let (identity, doc) = load(&[&common[..], &["--transform", "identity"]].concat());
+    let (upper, upper_doc) = load(&common);
+    let _ = child.kill();
+    let _ = child.wait();
+    let doc = doc.unwrap_or_else(|| panic!("a JSON document: {}", stderr(&identity)));
+    assert_eq!(identity.status.code(), Some(0), "{doc}");
+    assert!(doc["round_trips"].as_u64().unwrap() > 100, "{doc}");
+    let upper_doc = upper_doc.unwrap_or_else(|| doc_of(&upper));
+    assert_eq!(upper.status.code(), Some(1), "{upper_doc}");
+    assert_eq!(upper_doc["errors"]["corrupt"], 2, "{upper_doc}");
+}
+
+#[test]
+fn bad_flags_and_a_server_that_will_not_start_are_one_line_and_exit_2() {
+    for (args, says) in [
+        (vec!["--addr", "10.1.2.3:80"], "127.0.0.1"),
+        (vec!["--rate", "100"], "--mode pingpong"),
+        (vec!["--size", "12 parsecs"], "unknown unit"),
+        (vec!["--duration", "soon"], "not a duration"),
+        (vec!["--clients", "30000"], "at most 20000"),
+        (vec!["--target", "true {port}", "--duration", "1s"], "--target `true {port}`"),
+    ] {
+        let (out, _) = load(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
