@@ -133,17 +133,33 @@ pub async fn run(
         })
     });
 
+    // The run ends at its duration, on Ctrl-C, or when every normal client is done (a byte budget spent).
+    let waiting = async move {
+        let mut out = Vec::new();
+        for task in normal {
+            out.push(task.await);
+        }
+        out
+    };
+    tokio::pin!(waiting);
+    let mut finished = None;
     let interrupted = tokio::select! {
         _ = tokio::time::sleep(shared.settings.duration) => false,
         _ = interrupt => true,
+        done = &mut waiting => {
+            finished = Some(done);
+            false
+        }
     };
     let _ = stop_tx.send(true);
+    let finished = match finished {
+        Some(done) => done,
+        None => waiting.await,
+    };
     let (mut tally, mut slow_tally, mut unserved) = (Tally::default(), Tally::default(), 0);
-    for task in normal {
-        if let Ok((t, served)) = task.await {
-            tally.merge(&t);
-            unserved += u64::from(!served);
-        }
+    for (t, served) in finished.into_iter().flatten() {
+        tally.merge(&t);
+        unserved += u64::from(!served);
     }
     for task in slow {
         if let Ok((t, _)) = task.await {
@@ -161,7 +177,9 @@ pub async fn run(
         }
         None => None,
     };
-    let peak_rss_bytes = pid.map(|pid| peak.load(Ordering::Relaxed).max(procfs::rss_bytes(pid).unwrap_or(0)));
+    // The samples can miss a short peak; the kernel's high-water mark cannot (for a server started for this run it
+    // is the run's peak; for one already running it may be older).
+    let peak_rss_bytes = pid.map(|pid| peak.load(Ordering::Relaxed).max(procfs::peak_rss_bytes(pid).unwrap_or(0)));
     let server = ServerProcess { pid, peak_rss_bytes, fds_before, fds_after };
     let settings = shared.settings.clone();
     Measured { settings, elapsed, interrupted, tally, slow: slow_tally, unserved_clients: unserved, server }

@@ -34,6 +34,11 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     status_kib(pid, "VmRSS:").map(|kib| kib * 1024)
 }
 
+/// The largest resident set `pid` has had since it started (VmHWM), in bytes.
+pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM:").map(|kib| kib * 1024)
+}
+
 /// A `kB` field of /proc/PID/status.
 fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -58,7 +63,9 @@ mod tests {
         // Other tests open descriptors at the same time: only a floor can be checked here.
         assert!(open_fds(std::process::id()).unwrap() >= 4);
         drop(listener);
-        assert!(rss_bytes(std::process::id()).unwrap() > 1024 * 1024);
+        let rss = rss_bytes(std::process::id()).unwrap();
+        assert!(rss > 1024 * 1024);
+        assert!(peak_rss_bytes(std::process::id()).unwrap() >= rss);
         assert_eq!(listener_pid(port), None, "nothing listens there any more");
     }
 }

@@ -85,7 +85,8 @@ impl Tally {
 pub struct ServerProcess {
     /// Its process id.
     pub pid: Option<u32>,
-    /// The largest resident set seen while the load ran (sampled every 100 ms), in bytes.
+    /// The largest resident set, in bytes: sampled every 100 ms while the load ran, and the kernel's high-water
+    /// mark (VmHWM) at the end (for a server already running, that mark may predate the run).
     pub peak_rss_bytes: Option<u64>,
     /// Open descriptors before the first client connected.
     pub fds_before: Option<u64>,
