@@ -118,3 +118,31 @@ fn bad_flags_and_a_server_that_will_not_start_are_one_line_and_exit_2() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn ctrl_c_prints_what_was_measured_and_stops_the_server_it_started() {
+    let child = Command::new(BIN)
+        .args(["load", "--duration", "60s", "--clients", "2", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: kill(2) on the child's pid.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let started = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "it stopped at Ctrl-C");
+    let doc = doc_of(&out);
+    assert_eq!(doc["interrupted"], true, "{doc}");
+    assert!(doc["elapsed_s"].as_f64().unwrap() < 30.0, "{doc}");
+    assert!(doc["verified_bytes"].as_u64().unwrap() > 0, "{doc}");
+    assert_eq!(doc["error_total"], 0, "{doc}");
+    let pid = doc["server_pid"].as_u64().unwrap();
+    // Gone, or a zombie waiting for its reaper (`State: Z` in /proc), not a live process.
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let state = status.lines().find(|l| l.starts_with("State:")).unwrap_or("State: gone");
+    assert!(state.contains("gone") || state.contains('Z'), "the server it started still runs: {state}");
+}
