@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::sut::buffer::{Budget, ReadBuffer};
 use crate::sut::net::{Listener, Stream};
 
 /// The default read buffer: chosen by `cargo bench --bench throughput` (see README, "Choosing the buffer").
@@ -22,7 +23,10 @@ pub const DEFAULT_BUFFER: usize = 64 * 1024;
 /// How the server behaves; every field has a safe default.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Bytes read per `read` call, and so the most memory a connection holds, whatever the client sends.
+    /// The most bytes one `read` call takes, and so the most memory a connection holds, whatever the client
+    /// sends. A connection starts with a smaller buffer and grows it towards this while reads fill it, drawing on
+    /// one budget for the whole server (see [`crate::sut::buffer`]): few connections stream with full buffers, a
+    /// crowd shares the budget.
     pub buffer_size: usize,
     /// Connections served at once. Further clients wait in the listen backlog until one leaves, so the server
     /// never runs out of memory or descriptors because of a crowd. `None` is unbounded.
@@ -58,6 +62,7 @@ pub async fn run<L: Listener>(listener: L, config: Config, shutdown: impl Future
 /// plain echo (`|_| {}`), the ceiling the benchmarks compare the server with.
 pub async fn run_with<L: Listener>(mut listener: L, config: Config, shutdown: impl Future, transform: fn(&mut [u8])) {
     let config = Arc::new(config);
+    let budget = Arc::new(Budget::default());
     let limit = config.max_connections.map(|n| Arc::new(Semaphore::new(n.max(1))));
     let stop = CancellationToken::new();
     let tasks = TaskTracker::new();
@@ -75,9 +80,10 @@ pub async fn run_with<L: Listener>(mut listener: L, config: Config, shutdown: im
                     backoff = Duration::from_millis(1);
                     tracing::debug!(%peer, "accepted");
                     let config = config.clone();
+                    let buf = ReadBuffer::new(config.buffer_size, budget.clone());
                     let stop = stop.clone();
                     tasks.spawn(async move {
-                        if let Err(error) = serve_connection(stream, &config, &stop, transform).await {
+                        if let Err(error) = serve_connection(stream, buf, &config, &stop, transform).await {
                             tracing::debug!(%peer, %error, "connection ended with an error");
                         } else {
                             tracing::debug!(%peer, "connection closed");
@@ -111,11 +117,11 @@ pub async fn run_with<L: Listener>(mut listener: L, config: Config, shutdown: im
 /// timeout or shutdown.
 async fn serve_connection<S: Stream>(
     mut stream: S,
+    mut buf: ReadBuffer,
     config: &Config,
     stop: &CancellationToken,
     transform: fn(&mut [u8]),
 ) -> std::io::Result<()> {
-    let mut buf = vec![0u8; config.buffer_size.max(1)];
     // The last read's length: a short one drained what had arrived.
     let mut last = usize::MAX;
     loop {
@@ -123,13 +129,13 @@ async fn serve_connection<S: Stream>(
         // then read in one call, where reading at once would find nothing, park the task and wake it for each small
         // segment. Measured with `echo-harness load` on 1 KiB writes: 1.6x the bytes on one streaming connection
         // and 1.5x the ping-pong round trips; no change at 64 KiB (README, "Load").
-        if last < buf.len() / 2 {
+        if last < buf.space().len() / 2 {
             tokio::task::yield_now().await;
         }
         let n = tokio::select! {
             biased;
             _ = stop.cancelled() => break,
-            read = idle_bounded(config.idle_timeout, stream.read(&mut buf)) => match read? {
+            read = idle_bounded(config.idle_timeout, stream.read(buf.space())) => match read? {
                 Some(n) => n,
                 None => break, // idle
             },
@@ -138,7 +144,8 @@ async fn serve_connection<S: Stream>(
             break; // EOF: the client has closed its side.
         }
         last = n;
-        transform(&mut buf[..n]);
+        let data = &mut buf.space()[..n];
+        transform(data);
         // Write it all (a write may take only part), giving up only when the client takes nothing for the idle
         // timeout: a slow reader that keeps taking bytes is served, however long the reply takes.
         let mut sent = 0;
@@ -146,13 +153,14 @@ async fn serve_connection<S: Stream>(
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => return stream.shutdown().await,
-                written = idle_bounded(config.idle_timeout, stream.write(&buf[sent..n])) => match written? {
+                written = idle_bounded(config.idle_timeout, stream.write(&data[sent..])) => match written? {
                     Some(0) => return Err(std::io::ErrorKind::WriteZero.into()),
                     Some(k) => sent += k,
                     None => return stream.shutdown().await, // the client stopped taking its replies
                 },
             }
         }
+        buf.after_read(n);
     }
     stream.shutdown().await
 }

@@ -1,0 +1,131 @@
+//! The built-in server's read buffers, sized by load: a connection starts with a small buffer, doubles it while
+//! reads fill it (a fast stream), up to `Config::buffer_size`, and halves it back when reads come short (the flow
+//! slowed or stopped). All connections of a server draw their growth from one budget ([`BUDGET`]), so a crowd of
+//! streaming clients cannot take a full buffer each: a few connections stream with large buffers, a thousand share
+//! the budget. Pure bookkeeping: no I/O here.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// A connection's first buffer (or `buffer_size`, when smaller).
+pub const START: usize = 16 * 1024;
+
+/// The bytes of buffer growth all connections of one server may hold together, beyond their first buffers.
+pub const BUDGET: usize = 32 << 20;
+
+/// What a server's connections hold in read buffers.
+#[derive(Debug, Default)]
+pub struct Budget {
+    /// Bytes held in buffers past their start size, over all connections.
+    grown: AtomicUsize,
+}
+
+impl Budget {
+    /// Takes `bytes` of growth if the budget has room.
+    fn take(&self, bytes: usize) -> bool {
+        self.grown
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| (held + bytes <= BUDGET).then_some(held + bytes))
+            .is_ok()
+    }
+
+    fn give_back(&self, bytes: usize) {
+        self.grown.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes of growth held now.
+    pub fn grown(&self) -> usize {
+        self.grown.load(Ordering::Relaxed)
+    }
+}
+
+/// One connection's read buffer.
+#[derive(Debug)]
+pub struct ReadBuffer {
+    /// The buffer; its length is the most the next read takes.
+    buf: Vec<u8>,
+    /// Its first size.
+    start: usize,
+    /// The most it grows to (`Config::buffer_size`).
+    max: usize,
+    /// The server's budget.
+    budget: Arc<Budget>,
+}
+
+impl ReadBuffer {
+    /// A buffer of at most `max` bytes drawing its growth from `budget`.
+    pub fn new(max: usize, budget: Arc<Budget>) -> ReadBuffer {
+        let max = max.max(1);
+        let start = START.min(max);
+        ReadBuffer { buf: vec![0; start], start, max, budget }
+    }
+
+    /// The buffer to read into.
+    pub fn space(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+
+    /// Sizes the buffer for the next read after one of `n` bytes: a full read doubles it (within `max` and the
+    /// budget), a read under a quarter of it halves it (not below its start).
+    pub fn after_read(&mut self, n: usize) {
+        let len = self.buf.len();
+        if n == len && len < self.max {
+            let grown = (len * 2).min(self.max);
+            if self.budget.take(grown - len) {
+                self.buf.resize(grown, 0);
+            }
+        } else if n < len / 4 && len > self.start {
+            let shrunk = (len / 2).max(self.start);
+            self.budget.give_back(len - shrunk);
+            self.buf.truncate(shrunk);
+            self.buf.shrink_to_fit();
+        }
+    }
+}
+
+impl Drop for ReadBuffer {
+    fn drop(&mut self) {
+        self.budget.give_back(self.buf.len() - self.start);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_buffer_grows_while_reads_fill_it_and_shrinks_when_they_come_short() {
+        let budget = Arc::new(Budget::default());
+        let mut b = ReadBuffer::new(64 * 1024, budget.clone());
+        assert_eq!(b.space().len(), START);
+        b.after_read(START);
+        assert_eq!(b.space().len(), 2 * START);
+        b.after_read(2 * START);
+        b.after_read(4 * START);
+        assert_eq!(b.space().len(), 64 * 1024, "never past the configured size");
+        assert_eq!(budget.grown(), 64 * 1024 - START);
+        b.after_read(100);
+        assert_eq!(b.space().len(), 32 * 1024);
+        drop(b);
+        assert_eq!(budget.grown(), 0, "a closed connection gives its growth back");
+        // The tutorial's 1024-byte buffer stays exactly that.
+        let mut tiny = ReadBuffer::new(1024, budget.clone());
+        tiny.after_read(1024);
+        assert_eq!(tiny.space().len(), 1024);
+    }
+
+    #[test]
+    fn a_crowd_shares_the_budget_instead_of_each_taking_a_full_buffer() {
+        let budget = Arc::new(Budget::default());
+        let mut crowd: Vec<ReadBuffer> = (0..1000).map(|_| ReadBuffer::new(256 * 1024, budget.clone())).collect();
+        for _ in 0..8 {
+            for b in &mut crowd {
+                let full = b.space().len();
+                b.after_read(full);
+            }
+        }
+        let held: usize = crowd.iter_mut().map(|b| b.space().len()).sum();
+        assert!(held <= 1000 * START + BUDGET, "{held}");
+        assert!(budget.grown() <= BUDGET);
+        assert!(crowd.iter_mut().any(|b| b.space().len() > START), "some grew");
+    }
+}
