@@ -30,7 +30,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// How long each measured run sends.
 const RUN: Duration = Duration::from_millis(1000);
 /// Rounds of the interleaved runs: each figure is the median of this many.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 /// The work of one row: mode, connections, bytes per write.
 const ROWS: [(&str, Mode, usize, usize); 5] = [

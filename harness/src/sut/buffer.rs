@@ -1,6 +1,6 @@
-//! The built-in server's read buffers, sized by load: a connection starts with a small buffer, doubles it while
-//! reads fill it (a fast stream), up to `Config::buffer_size`, and halves it back when reads come short (the flow
-//! slowed or stopped). All connections of a server draw their growth from one budget ([`BUDGET`]), so a crowd of
+//! The built-in server's read buffers, sized by load: a connection starts with a small buffer, grows it when a
+//! read fills it (a fast stream), up to `Config::buffer_size`, and gives the growth back after a few short reads
+//! in a row (the flow slowed or stopped). All connections of a server draw their growth from one budget ([`BUDGET`]), so a crowd of
 //! streaming clients cannot take a full buffer each: a few connections stream with large buffers, a thousand share
 //! the budget. Pure bookkeeping: no I/O here.
 
@@ -10,8 +10,11 @@ use std::sync::Arc;
 /// A connection's first buffer (or `buffer_size`, when smaller).
 pub const START: usize = 16 * 1024;
 
+/// Short reads in a row after which a connection gives its growth back.
+pub const SHORT_READS: u32 = 4;
+
 /// The bytes of buffer growth all connections of one server may hold together, beyond their first buffers.
-pub const BUDGET: usize = 32 << 20;
+pub const BUDGET: usize = 16 << 20;
 
 /// What a server's connections hold in read buffers.
 #[derive(Debug, Default)]
@@ -49,6 +52,8 @@ pub struct ReadBuffer {
     max: usize,
     /// The server's budget.
     budget: Arc<Budget>,
+    /// Short reads in a row.
+    short: u32,
 }
 
 impl ReadBuffer {
@@ -56,7 +61,7 @@ impl ReadBuffer {
     pub fn new(max: usize, budget: Arc<Budget>) -> ReadBuffer {
         let max = max.max(1);
         let start = START.min(max);
-        ReadBuffer { buf: vec![0; start], start, max, budget }
+        ReadBuffer { buf: vec![0; start], start, max, budget, short: 0 }
     }
 
     /// The buffer to read into.
@@ -64,20 +69,28 @@ impl ReadBuffer {
         &mut self.buf
     }
 
-    /// Sizes the buffer for the next read after one of `n` bytes: a full read doubles it (within `max` and the
-    /// budget), a read under a quarter of it halves it (not below its start).
+    /// Sizes the buffer for the next read after one of `n` bytes: a full read grows it (to `max` if the budget has
+    /// room, else doubled if it has that), and [`SHORT_READS`] reads in a row under a quarter of it give the growth
+    /// back. (Halving at each short read cost a fifth of one stream's throughput: a fast stream has short reads
+    /// whenever the server catches up, and each one took two full reads to undo.)
     pub fn after_read(&mut self, n: usize) {
         let len = self.buf.len();
         if n == len && len < self.max {
-            let grown = (len * 2).min(self.max);
-            if self.budget.take(grown - len) {
+            self.short = 0;
+            let grown = [self.max, (len * 2).min(self.max)].into_iter().find(|g| self.budget.take(g - len));
+            if let Some(grown) = grown {
                 self.buf.resize(grown, 0);
             }
-        } else if n < len / 4 && len > self.start {
-            let shrunk = (len / 2).max(self.start);
-            self.budget.give_back(len - shrunk);
-            self.buf.truncate(shrunk);
-            self.buf.shrink_to_fit();
+        } else if n < len / 4 {
+            self.short += 1;
+            if self.short >= SHORT_READS && len > self.start {
+                self.short = 0;
+                self.budget.give_back(len - self.start);
+                self.buf.truncate(self.start);
+                self.buf.shrink_to_fit();
+            }
+        } else {
+            self.short = 0;
         }
     }
 }
@@ -98,13 +111,20 @@ mod tests {
         let mut b = ReadBuffer::new(64 * 1024, budget.clone());
         assert_eq!(b.space().len(), START);
         b.after_read(START);
-        assert_eq!(b.space().len(), 2 * START);
-        b.after_read(2 * START);
-        b.after_read(4 * START);
-        assert_eq!(b.space().len(), 64 * 1024, "never past the configured size");
+        assert_eq!(b.space().len(), 64 * 1024, "a full read grows it to the configured size, never past it");
         assert_eq!(budget.grown(), 64 * 1024 - START);
+        for _ in 1..SHORT_READS {
+            b.after_read(100);
+        }
+        b.after_read(40_000);
         b.after_read(100);
-        assert_eq!(b.space().len(), 32 * 1024);
+        assert_eq!(b.space().len(), 64 * 1024, "short reads must come in a row");
+        for _ in 0..SHORT_READS {
+            b.after_read(100);
+        }
+        assert_eq!(b.space().len(), START);
+        assert_eq!(budget.grown(), 0);
+        b.after_read(START);
         drop(b);
         assert_eq!(budget.grown(), 0, "a closed connection gives its growth back");
         // The tutorial's 1024-byte buffer stays exactly that.
