@@ -146,3 +146,15 @@ fn ctrl_c_prints_what_was_measured_and_stops_the_server_it_started() {
     let state = status.lines().find(|l| l.starts_with("State:")).unwrap_or("State: gone");
     assert!(state.contains("gone") || state.contains('Z'), "the server it started still runs: {state}");
 }
+
+#[test]
+fn a_rate_paces_the_round_trips() {
+    // 2 clients at 200 round trips a second in all, for 1 s: about 200, not the thousands an unpaced run makes.
+    let args = ["--mode", "pingpong", "--size", "100", "--clients", "2", "--duration", "1s", "--json"];
+    let (out, doc) = load(&[&args[..], &["--rate", "200"]].concat());
+    let doc = doc.unwrap_or_else(|| panic!("a JSON document: {}", stderr(&out)));
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    let paced = doc["round_trips"].as_u64().unwrap();
+    assert!((150..=260).contains(&paced), "{paced} round trips: {doc}");
+    assert_eq!(doc["settings"]["rate"], 200.0, "{doc}");
+}
