@@ -158,3 +158,16 @@ fn a_rate_paces_the_round_trips() {
     assert!((150..=260).contains(&paced), "{paced} round trips: {doc}");
     assert_eq!(doc["settings"]["rate"], 200.0, "{doc}");
 }
+
+#[test]
+fn one_wrong_byte_in_a_long_stream_is_found_at_its_offset() {
+    let target = server("one_bad_byte");
+    let args = ["--target", &target, "--duration", "1s", "--clients", "2", "--size", "4KiB", "--json"];
+    let (out, doc) = load(&args);
+    let doc = doc.unwrap_or_else(|| panic!("a JSON document: {}", stderr(&out)));
+    assert_eq!(out.status.code(), Some(1), "{doc}");
+    assert_eq!(doc["errors"]["corrupt"], 2, "each connection meets its bad byte: {doc}");
+    assert_eq!(doc["verified_bytes"], 200_000, "everything before it was right, on both: {doc}");
+    let first = doc["first_corruption"].as_str().unwrap();
+    assert!(first.starts_with("byte 100000 of the connection: expected"), "{first}");
+}
