@@ -11,7 +11,8 @@
 //!
 //! 1. [`sut`]: the system under test and its seam. [`sut::net`] (`Network`, `Listener`; [`sut::net::Real`] on
 //!    tokio, [`sut::net::Sim`] on turmoil), [`sut::server`] (the correct uppercase echo server,
-//!    `server::run(listener, config, shutdown)`), [`sut::client`] (connect, echo, half-close, with timeouts).
+//!    `server::run(listener, config, shutdown)`, its read buffers in [`sut::buffer`]), [`sut::client`] (connect, echo,
+//!    half-close, with timeouts).
 //! 2. [`model`]: what a run is made of. [`model::scenario`] (types, the TOML format, validation, writing back),
 //!    [`model::faults`] (stream shaping turmoil does not do), [`model::script`] (the scenario clients' programs,
 //!    written once over a `Wire`), [`model::trace`] (events, [`model::trace::Run`], the trace hash),
@@ -24,8 +25,8 @@
 //!    each connection.
 //! 5. [`real`]: real sockets on 127.0.0.1. [`real::launch`] (start and kill a server command),
 //!    [`real::proxy`] (fault proxy), [`real::runner`] (the scenario files on real sockets), [`real::kernel`]
-//!    (kernel checks), [`real::blackbox`] (twelve properties for any server). `sim` and `real` never import
-//!    each other.
+//!    (kernel checks), [`real::blackbox`] (twelve properties for any server), [`real::load`] (the verifying load
+//!    engine). `sim` and `real` never import each other.
 //! 6. [`hunt`]: [`hunt::check`] (the suite), [`hunt::twins`], [`hunt::mutants`] (planted bugs, kept apart from
 //!    the server), [`hunt::catalogue`] (mutation score), [`hunt::generate`] (proptest strategies for whole
 //!    scenarios), [`hunt::explore`] (runs and judges generated cases),
