@@ -271,7 +271,7 @@ fn summary(m: &Measured) -> String {
         out.push_str("interrupted (Ctrl-C): what was measured until then\n");
     }
     out.push_str(&format!(
-        "verified     {} of {} sent, every byte checked, over {:.2} s\n",
+        "verified     {} of {} sent (each byte checked as it came back), over {:.2} s\n",
         bytes(t.verified_bytes),
         bytes(t.sent_bytes),
         m.elapsed.as_secs_f64()
