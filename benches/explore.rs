@@ -36,6 +36,22 @@ const CLIENTS: usize = 3;
 const MESSAGES: usize = 20;
 const SIZE: usize = 100;
 
+/// The bare server's connection loop: read up to 1 KiB, upper-case it, write it all, until EOF or an error.
+async fn bare_loop<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut stream: S) {
+    let mut buf = vec![0u8; 1024];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                buf[..n].make_ascii_uppercase();
+                if stream.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
 /// The exchange written directly against turmoil: no harness at all.
 fn bare_turmoil(seed: u64) {
     let mut sim = turmoil::Builder::new()
@@ -48,21 +64,8 @@ fn bare_turmoil(seed: u64) {
     sim.host("server", || async {
         let listener = turmoil::net::TcpListener::bind("0.0.0.0:8081").await?;
         loop {
-            let (mut stream, _) = listener.accept().await?;
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 1024];
-                loop {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            buf[..n].make_ascii_uppercase();
-                            if stream.write_all(&buf[..n]).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-            });
+            let (stream, _) = listener.accept().await?;
+            tokio::spawn(bare_loop(stream));
         }
     });
     for c in 0..CLIENTS {
@@ -88,21 +91,8 @@ fn bare_server_target() -> Target {
     use echo_harness::sut::net::Listener;
     Target::new("bare-loop", |mut listener| {
         Box::pin(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 1024];
-                    loop {
-                        match stream.read(&mut buf).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => {
-                                buf[..n].make_ascii_uppercase();
-                                if stream.write_all(&buf[..n]).await.is_err() {
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                });
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(bare_loop(stream));
             }
         })
     })
