@@ -156,6 +156,36 @@ fn check_exits_0_and_prints_json_when_all_held() {
     assert!(props.iter().any(|p| p["name"] == "echo-integrity" && p["verdict"] == "pass"));
     assert!(props.iter().all(|p| p["verdict"] != "fail"));
     assert!(reports.path().join("check.md").exists() && reports.path().join("check.json").exists());
+    // The JUnit file: a test case per property in each scenario, none failed.
+    let xml = std::fs::read_to_string(reports.path().join("junit.xml")).expect("check writes junit.xml");
+    let junit = roxmltree::Document::parse(&xml).expect("junit.xml is XML");
+    let cases = junit.descendants().filter(|n| n.has_tag_name("testcase")).count();
+    let scenarios = doc["scenarios"].as_array().unwrap().len();
+    assert!(cases >= scenarios * props.len(), "{cases} test cases for {scenarios} scenarios");
+    assert_eq!(junit.descendants().filter(|n| n.has_tag_name("failure")).count(), 0, "{xml}");
+}
+
+#[test]
+fn a_failing_check_puts_each_failure_and_its_replay_in_junit_xml() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let reports = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .current_dir(root)
+        .args(["check", "--target", "single_client", "--report-dir"])
+        .arg(reports.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let xml = std::fs::read_to_string(reports.path().join("junit.xml")).unwrap();
+    let junit = roxmltree::Document::parse(&xml).expect("junit.xml is XML");
+    let failures: Vec<_> = junit.descendants().filter(|n| n.has_tag_name("failure")).collect();
+    assert!(!failures.is_empty(), "{xml}");
+    for failure in &failures {
+        let case = failure.parent().unwrap().attribute("name").unwrap();
+        let message = failure.attribute("message").unwrap_or_default();
+        assert!(message.contains(", seed "), "{case}: {message}");
+        assert!(failure.text().unwrap_or_default().contains("--target single_client"), "{case}: no replay in {xml}");
+    }
 }
 
 /// The server process's peak resident memory, in KiB (Linux).

@@ -12,7 +12,7 @@ use echo_harness::model::property::Verdict;
 use echo_harness::model::scenario::Scenario;
 use echo_harness::real::{launch, runner};
 use echo_harness::report::check_report::CheckReport;
-use echo_harness::report::{json, markdown, table};
+use echo_harness::report::{json, junit, markdown, table};
 use echo_harness::sim::target::Target;
 
 /// A number of seconds, `1.5` or `1.5s`, more than 0 and at most a day.
@@ -81,10 +81,15 @@ pub fn runtime_killing_servers_on_ctrl_c() -> anyhow::Result<tokio::runtime::Run
     Ok(rt)
 }
 
-/// Writes `check.md` and `check.json` into `report_dir`.
+/// Writes `check.md`, `check.json` and `junit.xml` into `report_dir`.
 fn write_reports(report: &CheckReport, report_dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(report_dir).with_context(|| format!("cannot create {}", report_dir.display()))?;
-    for (name, text) in [("check.md", markdown::markdown(report)), ("check.json", json::json(report))] {
+    let reports = [
+        ("check.md", markdown::markdown(report)),
+        ("check.json", json::json(report)),
+        ("junit.xml", junit::junit(report)),
+    ];
+    for (name, text) in reports {
         let path = report_dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }

@@ -61,8 +61,21 @@ pub struct ScenarioReport {
     pub verdict: Verdict,
     /// Per seed: its trace hash, for determinism audits.
     pub seeds: Vec<SeedReport>,
+    /// Each property's verdict in this scenario, over its seeds (a test case each in JUnit).
+    pub properties: Vec<ScenarioProperty>,
     /// Wall time of all its runs, in seconds.
     pub seconds: f64,
+}
+
+/// One property in one scenario, over its seeds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScenarioProperty {
+    /// The property's name.
+    pub name: String,
+    /// Fail if it failed under any seed, pass if it held under any, skip if no seed exercised it.
+    pub verdict: Verdict,
+    /// The first failure's evidence, with its replay.
+    pub evidence: Option<Evidence>,
 }
 
 /// One run's summary.
@@ -182,7 +195,29 @@ pub fn tally(
             } else {
                 Verdict::Pass
             };
+            let properties = Property::ALL
+                .iter()
+                .map(|&property| {
+                    let verdicts = outcome
+                        .judged
+                        .iter()
+                        .filter_map(|(run, js)| js.iter().find(|j| j.property == property).map(|j| (run, j)));
+                    let (mut verdict, mut evidence) = (Verdict::Skip, None);
+                    for (run, j) in verdicts {
+                        match j.verdict {
+                            Verdict::Fail if evidence.is_none() => {
+                                verdict = Verdict::Fail;
+                                evidence = Some(failure_evidence(scenario, run, j, replay));
+                            }
+                            Verdict::Pass if verdict == Verdict::Skip => verdict = Verdict::Pass,
+                            _ => {}
+                        }
+                    }
+                    ScenarioProperty { name: property.name().into(), verdict, evidence }
+                })
+                .collect();
             ScenarioReport {
+                properties,
                 name: scenario.name.clone(),
                 path: scenario.path.display().to_string(),
                 description: match &outcome.skipped {

@@ -2,10 +2,11 @@
 
 use super::check_report::CheckReport;
 use super::json::json;
+use super::junit::junit;
 use super::markdown::markdown;
 use super::table::table;
 use crate::hunt::catalogue::CatalogueReport;
-use crate::judge::tally::{Evidence, PropertyReport, ScenarioReport, SeedReport, SuiteReport};
+use crate::judge::tally::{Evidence, PropertyReport, ScenarioProperty, ScenarioReport, SeedReport, SuiteReport};
 use crate::model::property::Verdict;
 
 fn sample() -> CheckReport {
@@ -20,13 +21,14 @@ fn sample() -> CheckReport {
     let mut liveness = pass("liveness", "");
     liveness.verdict = Verdict::Fail;
     liveness.failures = 1;
-    liveness.evidence = Evidence {
+    let failure = Evidence {
         scenario: Some("server_bounce".into()),
         seed: Some(7),
         detail: "client-1 gave up at 0.250s with 3 of 20 messages answered: connect failed (refused)".into(),
         replay: Some("echo-harness run scenarios/server_bounce.toml --seed 7 --trace".into()),
         trace_tail: vec!["  0.250s  client-1 done: 3/20 answered".into()],
     };
+    liveness.evidence = failure.clone();
     let mut restart = pass("restart", "the scenario does not restart the server");
     restart.verdict = Verdict::Skip;
     restart.runs = 0;
@@ -47,6 +49,15 @@ fn sample() -> CheckReport {
                     events: 12,
                     failed: vec!["liveness".into()],
                 }],
+                properties: vec![
+                    ScenarioProperty { name: "echo-integrity".into(), verdict: Verdict::Pass, evidence: None },
+                    ScenarioProperty {
+                        name: "liveness".into(),
+                        verdict: Verdict::Fail,
+                        evidence: Some(failure.clone()),
+                    },
+                    ScenarioProperty { name: "restart".into(), verdict: Verdict::Skip, evidence: None },
+                ],
                 seconds: 0.5,
             }],
             runs: 12,
@@ -117,4 +128,29 @@ fn markdown_snapshot() {
 #[test]
 fn json_snapshot() {
     insta::assert_snapshot!(json(&sample()));
+}
+
+#[test]
+fn junit_snapshot() {
+    insta::assert_snapshot!(junit(&sample()));
+}
+
+#[test]
+fn junit_has_a_case_per_property_and_scenario_and_a_failure_with_its_replay() {
+    let xml = junit(&sample());
+    let doc = roxmltree::Document::parse(&xml).expect("junit.xml is XML");
+    let cases: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("testcase")).collect();
+    let names: Vec<&str> = cases.iter().filter_map(|c| c.attribute("name")).collect();
+    assert!(names.contains(&"server_bounce::liveness"), "{names:?}");
+    assert!(names.contains(&"caught::serial") && names.contains(&"no_false_alarm::builtin"), "{names:?}");
+    assert!(names.contains(&"send-vs-sendall"), "{names:?}");
+    let failures: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("failure")).collect();
+    assert_eq!(failures.len(), 2, "liveness in server_bounce, and the uncaught serial: {xml}");
+    let liveness = failures[0];
+    assert!(liveness.attribute("message").unwrap().starts_with("server_bounce, seed 7: client-1 gave up"), "{xml}");
+    assert!(
+        liveness.text().unwrap_or_default().contains("replay: echo-harness run scenarios/server_bounce.toml --seed 7"),
+        "{xml}"
+    );
+    assert_eq!(doc.descendants().filter(|n| n.has_tag_name("skipped")).count(), 1, "{xml}");
 }
