@@ -60,11 +60,11 @@ impl Drop for Peer {
 }
 
 /// Starts an in-process server on `rt`: the built-in one with `transform`, or a copy loop.
-fn in_process(rt: &tokio::runtime::Runtime, name: &'static str, serve: &'static str) -> Peer {
+fn in_process(rt: &tokio::runtime::Runtime, name: &'static str) -> Peer {
     let addr = rt.block_on(async {
         let listener = Real::bind("127.0.0.1:0".parse().unwrap()).await.expect("bind");
         let addr = listener.local_addr().unwrap();
-        match serve {
+        match name {
             "builtin" => drop(tokio::spawn(server::run(listener, Config::default(), std::future::pending::<()>()))),
             "plain" => {
                 drop(tokio::spawn(server::run_with(listener, Config::default(), std::future::pending::<()>(), |_| {})))
@@ -90,7 +90,7 @@ fn in_process(rt: &tokio::runtime::Runtime, name: &'static str, serve: &'static 
         }
         addr
     });
-    let transform = if serve == "builtin" { Transform::Upper } else { Transform::Identity };
+    let transform = if name == "builtin" { Transform::Upper } else { Transform::Identity };
     Peer { name, addr, transform, child: None }
 }
 
@@ -192,11 +192,7 @@ fn main() {
     }
     let servers = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let clients = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let mut peers = vec![
-        in_process(&servers, "builtin", "builtin"),
-        in_process(&servers, "plain", "plain"),
-        in_process(&servers, "copy", "copy"),
-    ];
+    let mut peers = vec![in_process(&servers, "builtin"), in_process(&servers, "plain"), in_process(&servers, "copy")];
     peers.extend(python("correct.py", "python"));
 
     // Interleaved: every round runs every row on every peer, so a slow moment hits all of them alike.
@@ -249,7 +245,7 @@ fn main() {
         }
     }
 
-    let sink = in_process(&servers, "sink", "sink");
+    let sink = in_process(&servers, "sink");
     let one_way: Vec<Value> = [(1usize, 64 * 1024usize), (16, 64 * 1024)]
         .iter()
         .map(|&(conns, size)| {

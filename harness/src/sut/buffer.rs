@@ -54,6 +54,8 @@ pub struct ReadBuffer {
     budget: Arc<Budget>,
     /// Short reads in a row.
     short: u32,
+    /// Whether the last read took less than half the buffer: it drained what had arrived.
+    drained: bool,
 }
 
 impl ReadBuffer {
@@ -61,7 +63,7 @@ impl ReadBuffer {
     pub fn new(max: usize, budget: Arc<Budget>) -> ReadBuffer {
         let max = max.max(1);
         let start = START.min(max);
-        ReadBuffer { buf: vec![0; start], start, max, budget, short: 0 }
+        ReadBuffer { buf: vec![0; start], start, max, budget, short: 0, drained: false }
     }
 
     /// The buffer to read into.
@@ -75,6 +77,7 @@ impl ReadBuffer {
     /// whenever the server catches up, and each one took two full reads to undo.)
     pub fn after_read(&mut self, n: usize) {
         let len = self.buf.len();
+        self.drained = n < len / 2;
         if n == len && len < self.max {
             self.short = 0;
             let grown = [self.max, (len * 2).min(self.max)].into_iter().find(|g| self.budget.take(g - len));
@@ -95,6 +98,14 @@ impl ReadBuffer {
     }
 }
 
+impl ReadBuffer {
+    /// Whether the last read took less than half the buffer it had: it drained what had arrived, so reading again
+    /// at once would most likely find nothing.
+    pub fn drained(&self) -> bool {
+        self.drained
+    }
+}
+
 impl Drop for ReadBuffer {
     fn drop(&mut self) {
         self.budget.give_back(self.buf.len() - self.start);
@@ -112,12 +123,15 @@ mod tests {
         assert_eq!(b.space().len(), START);
         b.after_read(START);
         assert_eq!(b.space().len(), 64 * 1024, "a full read grows it to the configured size, never past it");
+        assert!(!b.drained(), "a full read drained nothing");
         assert_eq!(budget.grown(), 64 * 1024 - START);
         for _ in 1..SHORT_READS {
             b.after_read(100);
         }
         b.after_read(40_000);
+        assert!(!b.drained());
         b.after_read(100);
+        assert!(b.drained(), "a read under half of the buffer drained it");
         assert_eq!(b.space().len(), 64 * 1024, "short reads must come in a row");
         for _ in 0..SHORT_READS {
             b.after_read(100);
