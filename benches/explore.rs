@@ -188,8 +188,15 @@ fn jobs(c: &mut Criterion) {
     for jobs in [1usize, 2] {
         group.bench_with_input(BenchmarkId::from_parameter(jobs), &jobs, |b, &jobs| {
             b.iter(|| {
-                let options =
-                    Options { cases: CASES, time: None, seed: 1, jobs, check_determinism: false, stop_at_first: false };
+                let options = Options {
+                    cases: CASES,
+                    time: None,
+                    seed: 1,
+                    jobs,
+                    check_determinism: false,
+                    stop_at_first: false,
+                    shard: None,
+                };
                 let report = explore::explore(&options, &target, &|_, _| {});
                 assert!(report.findings.is_empty());
                 report.cases
@@ -213,6 +220,7 @@ fn catch(c: &mut Criterion) {
                     jobs: 2,
                     check_determinism: false,
                     stop_at_first: true,
+                    shard: None,
                 };
                 let report = explore::explore(&options, &mutant.target, &|_, _| {});
                 assert!(!report.findings.is_empty(), "{name} escaped");
@@ -238,8 +246,15 @@ explore, {RATIO_CASES} cases against the built-in server (seed 3):"
     );
     let mut rows = Vec::new();
     for jobs in [1usize, 2] {
-        let options =
-            Options { cases: RATIO_CASES, time: None, seed: 3, jobs, check_determinism: false, stop_at_first: false };
+        let options = Options {
+            cases: RATIO_CASES,
+            time: None,
+            seed: 3,
+            jobs,
+            check_determinism: false,
+            stop_at_first: false,
+            shard: None,
+        };
         let report = explore::explore(&options, &Target::builtin(), &|_, _| {});
         let per_case = report.simulated / report.cases.max(1) as f64;
         println!(
@@ -277,6 +292,7 @@ fn time_to_catch_every_bug(explore_figures: serde_json::Value) {
                 jobs: 2,
                 check_determinism: false,
                 stop_at_first: true,
+                shard: None,
             };
             let started = Instant::now();
             let report = explore::explore(&options, &mutant.target, &|_, _| {});

@@ -3,7 +3,9 @@
 //! twins is a test too (`scenarios/NAME/twin/...`): the planted bug or broken expectation must make the named
 //! property fail, so no scenario is one that cannot fail.
 //!
-//! `cargo test --release scenarios` selects exactly these. A failure prints the scenario, the seed, the property
+//! `cargo test --release scenarios` selects exactly these; `cargo test --release --test scenarios -- a b` runs the
+//! tests whose names contain `a` or `b` (libtest takes one filter; this suite takes several, as nextest does). A
+//! failure prints the scenario, the seed, the property
 //! that broke with its evidence, the last events of the trace and the command that replays that run.
 
 use std::path::Path;
@@ -18,17 +20,38 @@ use echo_harness::model::property::Verdict;
 use echo_harness::model::scenario::{Scenario, Twin};
 use echo_harness::sim::target::Target;
 
+/// libtest's options that take a value: the word after them is not a filter.
+const VALUED: [&str; 6] = ["--skip", "--format", "--color", "--logfile", "--test-threads", "-Z"];
+
 fn main() -> ExitCode {
-    let args = Arguments::from_args();
+    // Several filters (`-- a b`): take them out, let libtest-mimic read the rest, and select here.
+    let mut filters = Vec::new();
+    let mut rest = Vec::new();
+    let mut valued = false;
+    for (i, arg) in std::env::args().enumerate() {
+        if i > 0 && !valued && !arg.starts_with('-') {
+            filters.push(arg);
+        } else {
+            valued = VALUED.contains(&arg.as_str());
+            rest.push(arg);
+        }
+    }
+    let mut args = Arguments::from_iter(rest);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     // A malformed file fails the suite by name; it is never skipped.
-    let trials = match twins::load_dir(&dir) {
+    let mut trials: Vec<Trial> = match twins::load_dir(&dir) {
         Ok(scenarios) => scenarios.into_iter().flat_map(trials).collect(),
         Err(e) => {
             let message = e.to_string();
             vec![Trial::test("scenarios/load", move || Err(message.into()))]
         }
     };
+    if filters.len() == 1 {
+        args.filter = filters.pop();
+    } else if !filters.is_empty() {
+        let exact = args.exact;
+        trials.retain(|t| filters.iter().any(|f| if exact { t.name() == f } else { t.name().contains(f.as_str()) }));
+    }
     libtest_mimic::run(&args, trials).exit_code()
 }
 

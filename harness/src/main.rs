@@ -32,6 +32,9 @@ enum Command {
     Run(cli::run::RunArgs),
     /// Put a server on 127.0.0.1 under verified load: throughput, latency, errors, its memory and descriptors.
     Load(cli::load::LoadArgs),
+    /// Gather the latest results into reports/: results.json, index.html, REPORT.md with charts, junit.xml;
+    /// merge explore shards; save or check a benchmark baseline.
+    Report(cli::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +52,10 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        )
         .init();
     let outcome = match cli.command {
         Command::Serve(args) => cli::serve::serve(args),
@@ -58,6 +65,7 @@ fn main() -> ExitCode {
         Command::Explore(args) => cli::explore::run(args),
         Command::Run(args) => cli::run::run(args),
         Command::Load(args) => cli::load::run(args),
+        Command::Report(args) => cli::report::run(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

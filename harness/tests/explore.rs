@@ -13,7 +13,7 @@ use echo_harness::model::scenario::Scenario;
 use echo_harness::sim::target::Target;
 
 fn options(cases: u64, seed: u64) -> Options {
-    Options { cases, time: None, seed, jobs: 2, check_determinism: false, stop_at_first: true }
+    Options { cases, time: None, seed, jobs: 2, check_determinism: false, stop_at_first: true, shard: None }
 }
 
 #[test]

@@ -308,7 +308,15 @@ fn a_server_closing_sooner_than_it_declares_is_caught() {
     let liveness = judgements.iter().find(|j| j.property.name() == "liveness").expect("liveness is judged");
     assert_eq!(liveness.verdict, Verdict::Fail, "{}", liveness.detail);
     assert!(liveness.detail.contains("sooner than its idle timeout of 500 ms"), "{}", liveness.detail);
-    let options = Options { cases: 2000, time: None, seed: 1, jobs: 2, check_determinism: false, stop_at_first: true };
+    let options = Options {
+        cases: 2000,
+        time: None,
+        seed: 1,
+        jobs: 2,
+        check_determinism: false,
+        stop_at_first: true,
+        shard: None,
+    };
     let report = explore::explore(&options, &target, &|_, _| {});
     let finding = report.findings.first().expect("exploration alone catches it");
     println!("impatient: caught at case {} of {}: {}", finding.case, report.cases, finding.detail);

@@ -281,7 +281,8 @@ pub fn explores_clean(target: &Target, env: &str, default: u64, seed: u64) {
         Ok(text) => text.parse().unwrap_or_else(|_| panic!("{env}={text:?} is not a case count")),
         Err(_) => default,
     };
-    let options = Options { cases, time: None, seed, jobs: 2, check_determinism: false, stop_at_first: true };
+    let options =
+        Options { cases, time: None, seed, jobs: 2, check_determinism: false, stop_at_first: true, shard: None };
     let report = explore::explore(&options, target, &|_, _| {});
     let name = target.name();
     println!("{name}: {} cases, {} findings, {:.1} s", report.cases, report.findings.len(), report.seconds);

@@ -18,7 +18,9 @@ use echo_harness::report::check_report::CheckReport;
 use echo_harness::sim::target::Target;
 
 use super::dirs::ensure_writable;
-use super::shared::{all_cores, finish_check, load_scenarios, resolve_target, runtime_killing_servers_on_ctrl_c};
+use super::shared::{
+    all_cores, finish_check, load_scenarios, progress_bar, resolve_target, runtime_killing_servers_on_ctrl_c, tick,
+};
 
 /// `check`'s flags.
 #[derive(Args)]
@@ -140,9 +142,11 @@ fn check_real(
     // A server the harness did not start is shared by every scenario: one at a time, or they count each
     // other's connections.
     let jobs = if matches!(target, RealTarget::External(Server::Addr(_))) { 1 } else { all_cores(jobs) };
-    let mut report = CheckReport::of(check::check_real(&scenarios, target, jobs));
+    let bar = progress_bar(scenarios.len(), "scenarios on real sockets");
+    let mut report = CheckReport::of(check::check_real_with(&scenarios, target, jobs, &|name| tick(&bar, name)));
+    bar.finish_and_clear();
     if with_kernel {
-        report.kernel = kernel::run_all();
+        report.kernel = kernel_checks();
     }
     finish_check(&report, json, report_dir)
 }
@@ -150,8 +154,20 @@ fn check_real(
 /// `check` against a server outside the process, over real sockets.
 fn check_blackbox(server: &Server, transform: Transform, json: bool, report_dir: &Path) -> anyhow::Result<u8> {
     let options = blackbox::Options { transform, ..blackbox::Options::default() };
-    let report = CheckReport::of(runtime_killing_servers_on_ctrl_c()?.block_on(blackbox::check(server, &options))?);
+    let bar = progress_bar(blackbox::PROPERTIES.len(), "black-box properties");
+    let progress = |name: &str| tick(&bar, name);
+    let checked = blackbox::check_with(server, &options, &progress);
+    let report = CheckReport::of(runtime_killing_servers_on_ctrl_c()?.block_on(checked)?);
+    bar.finish_and_clear();
     finish_check(&report, json, report_dir)
+}
+
+/// The kernel checks, with a spinner while they time real sockets.
+fn kernel_checks() -> Vec<echo_harness::real::kernel::KernelCheck> {
+    let bar = progress_bar(1, "kernel checks on real sockets");
+    let checks = kernel::run_all();
+    bar.finish_and_clear();
+    checks
 }
 
 fn check_sim(
@@ -165,12 +181,19 @@ fn check_sim(
 ) -> anyhow::Result<u8> {
     let scenarios = load_scenarios(dir)?;
     let jobs = all_cores(jobs);
-    let mut report = CheckReport::of(check::check(&scenarios, target, jobs));
+    let bar = progress_bar(scenarios.len(), "scenarios");
+    let mut report = CheckReport::of(check::check_with(&scenarios, target, jobs, &|name| tick(&bar, name)));
+    bar.finish_and_clear();
     if with_kernel {
-        report.kernel = kernel::run_all();
+        report.kernel = kernel_checks();
     }
     if with_catalogue {
-        let catalogue = catalogue::run(&scenarios, &Target::builtin(), mutants::all(), jobs, catalogue::DEFAULT_BUDGET);
+        let all = mutants::all();
+        let bar = progress_bar(all.len() + 2, "planted bugs hunted (+ the correct server and the matrix)");
+        let budget = catalogue::DEFAULT_BUDGET;
+        let catalogue =
+            catalogue::run_with(&scenarios, &Target::builtin(), all, jobs, budget, &|name| tick(&bar, name));
+        bar.finish_and_clear();
         let dir = report_dir.join("mutants");
         catalogue.write_minimal(&dir).with_context(|| format!("cannot write {}", dir.display()))?;
         report.catalogue = Some(catalogue);

@@ -1,5 +1,6 @@
 //! `explore`: generated scenarios (proptest) run and judged, failures shrunk to minimal scenario files and
-//! replayed first on the next run, with a live progress line.
+//! replayed first on the next run, with a live progress line; a shard of a run with `--shard K/N`; the results
+//! document written to `<--report-dir>/explore.json` and, with `--json`, printed instead of the human lines.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -10,13 +11,15 @@ use clap::builder::TypedValueParser;
 use clap::Args;
 
 use echo_harness::exit;
+use echo_harness::hunt::explore::Shard;
 use echo_harness::hunt::shrink::Size;
 use echo_harness::hunt::{explore, run};
 use echo_harness::model::property::Verdict;
 use echo_harness::model::scenario::Scenario;
+use echo_harness::report::explore_results;
 
 use super::dirs::ensure_writable;
-use super::shared::{all_cores, parse_seconds, resolve_target};
+use super::shared::{all_cores, parse_duration, resolve_target};
 
 /// `explore`'s flags.
 #[derive(Args)]
@@ -24,8 +27,8 @@ pub struct ExploreArgs {
     /// Cases to run at most.
     #[arg(long, default_value_t = 1_000_000, value_parser = parse_cases)]
     pub cases: u64,
-    /// Wall-time budget, e.g. 60s (default: until --cases are done).
-    #[arg(long, value_parser = parse_seconds)]
+    /// Wall-time budget: 500ms, 90s, 2m (default: 60s when --cases is not given, else until the cases are done).
+    #[arg(long, value_parser = parse_duration)]
     pub time: Option<Duration>,
     /// The exploration's seed: the same seed and case count explore the same cases.
     #[arg(long, default_value_t = 0)]
@@ -45,11 +48,51 @@ pub struct ExploreArgs {
     /// Where failing cases are written, and replayed from first on the next run.
     #[arg(long, default_value = "reports/failures")]
     pub failures: PathBuf,
+    /// Run only share K of N of the cases (those whose index i has i % N == K-1), e.g. 2/3: N machines split one
+    /// run, and their explore.json files merge into the whole run's.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+    /// Where explore.json (the results document) is written.
+    #[arg(long, default_value = "reports")]
+    pub report_dir: PathBuf,
+    /// Print the results document (JSON) on stdout instead of the human lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where the results go and how they are shown.
+struct Output<'a> {
+    failures: &'a Path,
+    report_dir: &'a Path,
+    json: bool,
+}
+
+impl Output<'_> {
+    /// A human line: on stdout, or on stderr when stdout carries the JSON document.
+    fn say(&self, line: &str) {
+        if self.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
 }
 
 /// Runs `explore` as its flags say.
 pub fn run(args: ExploreArgs) -> anyhow::Result<u8> {
-    let ExploreArgs { cases, time, seed, jobs, target, check_determinism, keep_going, failures } = args;
+    let ExploreArgs {
+        cases,
+        time,
+        seed,
+        jobs,
+        target,
+        check_determinism,
+        keep_going,
+        failures,
+        shard,
+        report_dir,
+        json,
+    } = args;
     let options = explore::Options {
         cases,
         time: time.or(if cases == 1_000_000 { Some(Duration::from_secs(60)) } else { None }),
@@ -57,12 +100,15 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<u8> {
         jobs: all_cores(jobs),
         check_determinism,
         stop_at_first: !keep_going,
+        shard,
     };
     ensure_writable(&failures, "--failures")?;
-    explore_target(&options, &target, &failures)
+    ensure_writable(&report_dir, "--report-dir")?;
+    explore_target(&options, &target, &Output { failures: &failures, report_dir: &report_dir, json })
 }
 
-fn explore_target(options: &explore::Options, target_name: &str, failures: &Path) -> anyhow::Result<u8> {
+fn explore_target(options: &explore::Options, target_name: &str, out: &Output) -> anyhow::Result<u8> {
+    let failures = out.failures;
     let target = resolve_target(target_name)?;
     // Failures written by earlier runs come first: a bug once found is checked again before anything new.
     let mut replayed_failures = 0;
@@ -72,13 +118,13 @@ fn explore_target(options: &explore::Options, target_name: &str, failures: &Path
             let (_, judgements) = run::run_and_judge(scenario, scenario.seeds[0], &target);
             if let Some(j) = judgements.iter().find(|j| j.verdict == Verdict::Fail) {
                 replayed_failures += 1;
-                println!("still failing: {} ({}: {})", scenario.path.display(), j.property.name(), j.detail);
+                out.say(&format!("still failing: {} ({}: {})", scenario.path.display(), j.property.name(), j.detail));
             } else {
-                println!("now passing:   {}", scenario.path.display());
+                out.say(&format!("now passing:   {}", scenario.path.display()));
             }
         }
     }
-    let bar = indicatif::ProgressBar::new(options.cases);
+    let bar = indicatif::ProgressBar::new(options.planned());
     if !std::io::stderr().is_terminal() {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
@@ -90,44 +136,76 @@ fn explore_target(options: &explore::Options, target_name: &str, failures: &Path
         bar.set_position(cases);
         bar.set_message(format!("{found} failures"));
     };
-    println!(
-        "exploring target {target_name} with seed {} on {} jobs ({} cases{})",
-        options.seed,
-        options.jobs,
-        options.cases,
-        options.time.map_or(String::new(), |t| format!(" or {}s", t.as_secs_f64()))
+    let shard = options.shard.map_or(String::new(), |s| format!(", shard {s}: {} of them", options.planned()));
+    human(
+        out,
+        &format!(
+            "exploring target {target_name} with seed {} on {} jobs ({} cases{}{})",
+            options.seed,
+            options.jobs,
+            options.cases,
+            shard,
+            options.time.map_or(String::new(), |t| format!(" or {}", humantime::format_duration(t)))
+        ),
     );
     let report = explore::explore(options, &target, &progress);
     bar.finish_and_clear();
-    println!(
-        "{} cases in {:.2}s: {:.0} cases/s, {:.0} s simulated ({:.0}x wall time)",
-        report.cases,
-        report.seconds,
-        report.rate(),
-        report.simulated,
-        report.simulated_per_wall()
+    human(
+        out,
+        &format!(
+            "{} cases in {:.2}s: {:.0} cases/s, {:.0} s simulated ({:.0}x wall time)",
+            report.cases,
+            report.seconds,
+            report.rate(),
+            report.simulated,
+            report.simulated_per_wall()
+        ),
     );
+    let mut files = Vec::new();
     for finding in &report.findings {
         let path = explore::write_finding(failures, &target, options.seed, finding)
             .with_context(|| format!("cannot write into {}", failures.display()))?;
-        println!(
-            "FAIL case {}: {} failed: {}\n  shrunk from {} to {} in {} runs: {}\n  replay: {}",
-            finding.case,
-            finding.property.name(),
-            finding.detail,
-            finding.original,
-            Size::of(&finding.scenario),
-            finding.shrink_runs,
-            path.display(),
-            target.replay().command(&path, finding.seed())
+        human(
+            out,
+            &format!(
+                "FAIL case {}: {} failed: {}\n  shrunk from {} to {} in {} runs: {}\n  replay: {}",
+                finding.case,
+                finding.property.name(),
+                finding.detail,
+                finding.original,
+                Size::of(&finding.scenario),
+                finding.shrink_runs,
+                path.display(),
+                target.replay().command(&path, finding.seed())
+            ),
         );
+        files.push(path);
     }
-    if report.findings.is_empty() && replayed_failures == 0 {
-        println!("no property failed");
-        Ok(exit::HELD)
+    let results = explore_results::results(&report, options, &target, &files);
+    let path = out.report_dir.join("explore.json");
+    std::fs::write(&path, results.to_json()).with_context(|| format!("cannot write {}", path.display()))?;
+    let held = report.findings.is_empty() && replayed_failures == 0;
+    if out.json {
+        println!("{}", results.to_json());
     } else {
-        Ok(exit::FAILED)
+        if held {
+            println!("no property failed");
+        }
+        println!("results: {}", path.display());
     }
+    Ok(if held { exit::HELD } else { exit::FAILED })
+}
+
+/// A line for a reader, printed only without `--json` (the document says the same).
+fn human(out: &Output, line: &str) {
+    if !out.json {
+        println!("{line}");
+    }
+}
+
+/// `--shard K/N`, with 1 <= K <= N.
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    s.parse()
 }
 
 /// `--cases`: at least one (an exploration of nothing would pass without looking).

@@ -16,7 +16,7 @@ use echo_harness::exit;
 use echo_harness::real::launch::{self, Managed, DEFAULT_STARTUP};
 use echo_harness::real::load::{self, Measured, Mode, Settings, Transform};
 
-use super::shared::runtime;
+use super::shared::{parse_duration, runtime};
 
 /// At most this many connections (clients and slow clients together): every run is bounded.
 const MAX_CONNECTIONS: usize = 20_000;
@@ -80,18 +80,6 @@ pub enum ModeArg {
 pub enum TransformArg {
     Upper,
     Identity,
-}
-
-/// A duration as people write it: `500ms`, `30s`, `2m` (a bare number is seconds), at most a day.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = match s.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs.min(1e9)),
-        _ => humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration (500ms, 30s, 2m): {e}"))?,
-    };
-    if d.is_zero() || d > Duration::from_secs(86_400) {
-        return Err(format!("`{s}` must be more than 0 and at most a day"));
-    }
-    Ok(d)
 }
 
 /// A byte count: `1024`, `64KiB`, `1MiB`, `1GiB` (also `k`, `M`, `G` as powers of 1024), at least 1.

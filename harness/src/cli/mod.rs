@@ -7,6 +7,7 @@ pub mod dirs;
 pub mod explore;
 pub mod load;
 pub mod mutants;
+pub mod report;
 pub mod run;
 pub mod serve;
 pub mod shared;

@@ -14,7 +14,7 @@ use echo_harness::report::table;
 use echo_harness::sim::target::Target;
 
 use super::dirs::ensure_writable;
-use super::shared::{all_cores, load_scenarios, parse_seconds};
+use super::shared::{all_cores, load_scenarios, paint, parse_duration, progress_bar, tick};
 
 /// `mutants`' flags.
 #[derive(Args)]
@@ -31,8 +31,8 @@ pub struct MutantsArgs {
     /// Worker threads (default: all cores).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256).map(|v| v as usize))]
     pub jobs: Option<usize>,
-    /// Wall-time budget per mutant, in seconds.
-    #[arg(long, default_value = "10", value_parser = parse_seconds)]
+    /// Wall-time budget per mutant: 500ms, 10s, 1m (a bare number is seconds).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub budget: Duration,
     /// List the mutants and their bugs, and run nothing.
     #[arg(long)]
@@ -69,13 +69,16 @@ pub fn run(args: MutantsArgs) -> anyhow::Result<u8> {
     }
     ensure_writable(report_dir, "--report-dir")?;
     let scenarios = load_scenarios(dir)?;
-    let report = catalogue::run(&scenarios, &Target::builtin(), chosen, all_cores(jobs), budget);
+    let bar = progress_bar(chosen.len() + 2, "planted bugs hunted (+ the correct server and the matrix)");
+    let report =
+        catalogue::run_with(&scenarios, &Target::builtin(), chosen, all_cores(jobs), budget, &|name| tick(&bar, name));
+    bar.finish_and_clear();
     let minimal = report_dir.join("mutants");
     report.write_minimal(&minimal).with_context(|| format!("cannot write {}", minimal.display()))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", table::catalogue_table(&report));
+        print!("{}", paint(&table::catalogue_table(&report)));
         println!("shrunk scenarios: {}/NAME.toml", minimal.display());
     }
     Ok(if report.held() { exit::HELD } else { exit::FAILED })

@@ -14,7 +14,7 @@ use echo_harness::sut::client::{Client, Timeouts};
 use echo_harness::sut::net::{Listener, Network, Real};
 use echo_harness::sut::server;
 
-use super::shared::{parse_seconds, runtime};
+use super::shared::{parse_duration, runtime};
 
 /// `serve`'s flags.
 #[derive(Args)]
@@ -28,8 +28,8 @@ pub struct ServeArgs {
     /// Serve at most this many connections at once; others wait in the backlog.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..).map(|v| v as usize))]
     pub max_connections: Option<usize>,
-    /// Close a connection after this many seconds without progress.
-    #[arg(long, value_parser = parse_seconds)]
+    /// Close a connection after this long without progress: 500ms, 30s, 2m (a bare number is seconds).
+    #[arg(long, value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
 }
 
@@ -39,8 +39,8 @@ pub struct ClientArgs {
     /// Address of the server.
     #[arg(long, default_value = "127.0.0.1:8081")]
     pub addr: SocketAddr,
-    /// Seconds each connect, read or write may take.
-    #[arg(long, default_value = "5", value_parser = parse_seconds)]
+    /// How long each connect, read or write may take: 500ms, 5s (a bare number is seconds).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
 }
 

@@ -15,24 +15,29 @@ use echo_harness::report::check_report::CheckReport;
 use echo_harness::report::{json, junit, markdown, table};
 use echo_harness::sim::target::Target;
 
-/// A number of seconds, `1.5` or `1.5s`, more than 0 and at most a day.
-pub fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s.trim_end_matches('s').parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
-    if !(secs > 0.0 && secs <= 86_400.0) {
-        return Err(format!("`{s}` must be more than 0 and at most 86400 seconds"));
+/// A duration as people write it: `500ms`, `30s`, `2m` (a bare number is seconds), at most a day.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = match s.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs.min(1e9)),
+        _ => humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration (500ms, 30s, 2m): {e}"))?,
+    };
+    if d.is_zero() || d > Duration::from_secs(86_400) {
+        return Err(format!("`{s}` must be more than 0 and at most a day"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(d)
 }
 
 /// Writes the reports, prints the table (or the JSON document), and gives the exit code.
 pub fn finish_check(report: &CheckReport, json: bool, report_dir: &Path) -> anyhow::Result<u8> {
     let report = &with_real_notes(report);
     write_reports(report, report_dir)?;
+    let benchmarks = super::report::read_benchmarks(Path::new(super::report::BENCH_DIR))?;
+    super::report::write_all(report_dir, benchmarks, None)?;
     if json {
         println!("{}", json::json(report));
     } else {
-        print!("{}", table::table(report));
-        println!("report: {}", report_dir.join("check.md").display());
+        print!("{}", paint(&table::table(report)));
+        println!("report: {} (and {})", report_dir.join("index.html").display(), report_dir.join("check.md").display());
     }
     Ok(if report.held() { exit::HELD } else { exit::FAILED })
 }
@@ -81,7 +86,8 @@ pub fn runtime_killing_servers_on_ctrl_c() -> anyhow::Result<tokio::runtime::Run
     Ok(rt)
 }
 
-/// Writes `check.md`, `check.json` and `junit.xml` into `report_dir`.
+/// Writes `check.md`, `check.json` and `junit.xml` into `report_dir` (then [`super::report::write_all`] adds the
+/// rest from them).
 fn write_reports(report: &CheckReport, report_dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(report_dir).with_context(|| format!("cannot create {}", report_dir.display()))?;
     let reports = [
@@ -133,7 +139,86 @@ pub fn load_scenarios(dir: &Path) -> anyhow::Result<Vec<Scenario>> {
     Ok(scenarios)
 }
 
+/// A progress bar on standard error for `len` steps of `what` ("scenarios", "planted bugs"), drawn only on a
+/// terminal (never into a CI log or a pipe) and cleared when done; `tick(name)` counts a step and shows its name.
+pub fn progress_bar(len: usize, what: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    let bar = indicatif::ProgressBar::new(len as u64);
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let template = format!("{{spinner}} {{elapsed:>3}} [{{bar:30}}] {{pos}}/{{len}} {what}  {{msg}}");
+    bar.set_style(indicatif::ProgressStyle::with_template(&template).expect("a valid template").progress_chars("=> "));
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// Counts one step of `bar`, named `name`.
+pub fn tick(bar: &indicatif::ProgressBar, name: &str) {
+    bar.inc(1);
+    bar.set_message(name.to_string());
+}
+
+/// Whether to colour what goes to standard output: on a terminal, unless `NO_COLOR` is set (no-color.org).
+pub fn colour() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+/// `text` with its verdict words coloured (`FAIL`, `FAILED`, `NOT`: red; `pass`: green; `skip`: dim) when
+/// [`colour`] says so; unchanged otherwise, so pipes and CI logs get plain text.
+pub fn paint(text: &str) -> String {
+    paint_if(text, colour())
+}
+
+fn paint_if(text: &str, on: bool) -> String {
+    if !on {
+        return text.to_string();
+    }
+    use anstyle::{AnsiColor, Style};
+    let red = AnsiColor::Red.on_default().bold();
+    let green = AnsiColor::Green.on_default();
+    let dim = Style::new().dimmed();
+    text.split_inclusive([' ', '\n'])
+        .map(|piece| {
+            let word = piece.trim_end_matches([' ', '\n']);
+            let style = match word {
+                "FAIL" | "FAILED" | "NOT" => red,
+                "pass" => green,
+                "skip" => dim,
+                _ => return piece.to_string(),
+            };
+            format!("{style}{word}{style:#}{}", &piece[word.len()..])
+        })
+        .collect()
+}
+
 /// `--jobs`, or every core.
 pub fn all_cores(jobs: Option<usize>) -> usize {
     jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_words_are_painted_only_when_asked_and_only_as_words() {
+        let table = "liveness  FAIL     3  client-1 gave up\nrefusal   pass     1  held (FAILURE is not a verdict)\n";
+        assert_eq!(paint_if(table, false), table);
+        let painted = paint_if(table, true);
+        assert!(painted.contains("\u{1b}[1m\u{1b}[31mFAIL\u{1b}[0m     3"), "{painted:?}");
+        assert!(painted.contains("\u{1b}[32mpass\u{1b}[0m"), "{painted:?}");
+        assert!(painted.contains("(FAILURE is"), "{painted:?}");
+        assert_eq!(painted.lines().count(), 2);
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("0s").is_err() && parse_duration("soon").is_err() && parse_duration("2d").is_err());
+    }
 }

@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::hunt::explore;
+use crate::hunt::matrix::{matrix, Matrix};
 use crate::hunt::mutants::Mutant;
 use crate::hunt::run::run_and_judge;
 use crate::hunt::shrink::{shrink, Size};
@@ -30,7 +31,7 @@ pub const EXPLORE_SEED: u64 = 1;
 pub const CORRECT_EXPLORE_CASES: u64 = 200;
 
 /// One mutant's hunt.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MutantReport {
     /// The mutant's name.
     pub name: String,
@@ -60,7 +61,7 @@ pub struct MutantReport {
 }
 
 /// The correct server's run through the same suite.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CorrectReport {
     /// The control: the correct server the mutants were planted in.
     pub target: String,
@@ -75,7 +76,7 @@ pub struct CorrectReport {
 }
 
 /// The whole catalogue.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CatalogueReport {
     /// Per mutant, in catalogue order.
     pub mutants: Vec<MutantReport>,
@@ -85,6 +86,9 @@ pub struct CatalogueReport {
     pub caught: usize,
     /// Wall time of the whole catalogue, in seconds.
     pub seconds: f64,
+    /// Which scenario catches which mutant: every pair run once.
+    #[serde(default)]
+    pub matrix: Matrix,
 }
 
 impl CatalogueReport {
@@ -114,6 +118,19 @@ pub fn run(
     jobs: usize,
     budget: Duration,
 ) -> CatalogueReport {
+    run_with(scenarios, control, mutants, jobs, budget, &|_| {})
+}
+
+/// [`run`], telling `progress` the name of each mutant (and of the control) as its hunt ends, and `"matrix"`
+/// once the matrix is done: for a progress bar of `mutants.len() + 2` steps.
+pub fn run_with(
+    scenarios: &[Scenario],
+    control: &Target,
+    mutants: Vec<Mutant>,
+    jobs: usize,
+    budget: Duration,
+    progress: &(dyn Fn(&str) + Sync),
+) -> CatalogueReport {
     let started = Instant::now();
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<MutantReport>>> = Mutex::new((0..mutants.len()).map(|_| None).collect());
@@ -125,18 +142,23 @@ pub fn run(
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i == 0 {
                     *correct.lock().expect("correct lock") = Some(run_correct(scenarios, control));
+                    progress(control.name());
                 } else if let Some(mutant) = mutants.get(i - 1) {
                     let report = hunt(mutant, scenarios, budget);
                     results.lock().expect("results lock")[i - 1] = Some(report);
+                    progress(&mutant.name);
                 } else {
                     break;
                 }
             });
         }
     });
+    let matrix = matrix(scenarios, &mutants, jobs);
+    progress("matrix");
     let mutants: Vec<MutantReport> =
         results.into_inner().expect("results lock").into_iter().map(|r| r.expect("every mutant ran")).collect();
     CatalogueReport {
+        matrix,
         caught: mutants.iter().filter(|m| m.caught).count(),
         mutants,
         correct_server: correct.into_inner().expect("correct lock").expect("the correct server ran"),
@@ -229,6 +251,7 @@ pub fn hunt(mutant: &Mutant, scenarios: &[Scenario], budget: Duration) -> Mutant
         jobs: 1,
         check_determinism: false,
         stop_at_first: true,
+        shard: None,
     };
     let explored = explore::explore(&options, &mutant.target, &|_, _| {});
     runs += explored.cases as usize;
@@ -290,6 +313,7 @@ fn run_correct(scenarios: &[Scenario], target: &Target) -> CorrectReport {
         jobs: 1,
         check_determinism: false,
         stop_at_first: true,
+        shard: None,
     };
     let explored = explore::explore(&options, target, &|_, _| {});
     report.runs += explored.cases as usize;

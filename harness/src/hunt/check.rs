@@ -23,6 +23,14 @@ use super::run::run_and_judge;
 /// # Panics
 /// On an `ECHO_HARNESS_REPLAY` that cannot be read or names no scenario: the message says what it should be.
 pub fn check(scenarios: &[Scenario], target: &Target, jobs: usize) -> SuiteReport {
+    check_with(scenarios, target, jobs, &|_| {})
+}
+
+/// Told the name of each scenario as it finishes: for a progress bar.
+pub type Progress<'a> = &'a (dyn Fn(&str) + Sync);
+
+/// [`check`], telling `progress` of each scenario as it finishes.
+pub fn check_with(scenarios: &[Scenario], target: &Target, jobs: usize, progress: Progress) -> SuiteReport {
     let started = Instant::now();
     if let Some(request) = replay::requested(target) {
         let replayed =
@@ -45,6 +53,7 @@ pub fn check(scenarios: &[Scenario], target: &Target, jobs: usize) -> SuiteRepor
                 let Some(scenario) = scenarios.get(i) else { break };
                 let outcome = run_scenario(scenario, target);
                 outcomes.lock().expect("outcomes lock")[i] = Some(outcome);
+                progress(&scenario.name);
             });
         }
     });
@@ -56,6 +65,11 @@ pub fn check(scenarios: &[Scenario], target: &Target, jobs: usize) -> SuiteRepor
 /// Runs every scenario under each of its seeds on real sockets on 127.0.0.1 (see [`crate::real::runner`]), `jobs`
 /// scenarios at a time. Each seed runs once: real timing is not reproducible, so determinism is not judged.
 pub fn check_real(scenarios: &[Scenario], target: &RealTarget, jobs: usize) -> SuiteReport {
+    check_real_with(scenarios, target, jobs, &|_| {})
+}
+
+/// [`check_real`], telling `progress` of each scenario as it finishes.
+pub fn check_real_with(scenarios: &[Scenario], target: &RealTarget, jobs: usize, progress: Progress) -> SuiteReport {
     let started = Instant::now();
     let next = AtomicUsize::new(0);
     let outcomes: Mutex<Vec<Option<ScenarioOutcome>>> = Mutex::new((0..scenarios.len()).map(|_| None).collect());
@@ -94,6 +108,7 @@ pub fn check_real(scenarios: &[Scenario], target: &RealTarget, jobs: usize) -> S
                         }
                     };
                     outcomes.lock().expect("outcomes lock")[i] = Some(outcome);
+                    progress(&scenario.name);
                 }
             });
         }

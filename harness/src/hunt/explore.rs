@@ -3,7 +3,9 @@
 //! minimal scenario that is written as a scenario file and replayed by one command.
 //!
 //! Case `i` of a run with seed `S` is generated from its own generator, seeded by `(S, i)`: the set of cases
-//! depends on the seed and the case count only, not on the number of worker threads or on timing.
+//! depends on the seed and the case count only, not on the number of worker threads or on timing. That is what
+//! lets a [`Shard`] of a run (`--shard K/N`, the cases `i` with `i % N == K - 1`) run on another machine and its
+//! findings be merged with the other shards' into the findings of the whole run.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -39,6 +41,103 @@ pub struct Options {
     pub check_determinism: bool,
     /// Stop at the first failure (after shrinking it).
     pub stop_at_first: bool,
+    /// Run only this share of the cases below `cases`, so that N machines split one run between them; `None`
+    /// runs them all.
+    pub shard: Option<Shard>,
+}
+
+impl Options {
+    /// The case indices this run takes, in order: every case below `cases`, or the shard's share of them.
+    pub fn planned(&self) -> u64 {
+        self.shard.unwrap_or(Shard::WHOLE).count(self.cases)
+    }
+
+    /// The case index of the run's `slot`-th case (slot 0 first).
+    fn case_at(&self, slot: u64) -> u64 {
+        self.shard.unwrap_or(Shard::WHOLE).case_at(slot)
+    }
+}
+
+/// Share `k` of `n` of a run's cases: the case indices `i` with `i % n == k - 1`. The `n` shards of one run are
+/// disjoint and together are the whole run, whatever the case count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    /// Which share, from 1 to `n`.
+    pub k: u64,
+    /// How many shares the run is split into.
+    pub n: u64,
+}
+
+impl Shard {
+    /// The whole run as one shard.
+    pub const WHOLE: Shard = Shard { k: 1, n: 1 };
+
+    /// Share `k` of `n`, if `1 <= k <= n`.
+    pub fn new(k: u64, n: u64) -> Option<Shard> {
+        (1 <= k && k <= n).then_some(Shard { k, n })
+    }
+
+    /// Whether case `case` belongs to this share.
+    pub fn contains(&self, case: u64) -> bool {
+        case % self.n == self.k - 1
+    }
+
+    /// The `slot`-th case of this share (slot 0 first).
+    pub fn case_at(&self, slot: u64) -> u64 {
+        slot.saturating_mul(self.n).saturating_add(self.k - 1)
+    }
+
+    /// How many of the cases below `cases` belong to this share.
+    pub fn count(&self, cases: u64) -> u64 {
+        if cases < self.k {
+            0
+        } else {
+            (cases - self.k) / self.n + 1
+        }
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.k, self.n)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// `K/N`, as `--shard` takes it.
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let (k, n) = s.split_once('/').ok_or_else(|| format!("`{s}` is not a shard: write K/N, e.g. 2/3"))?;
+        let number = |part: &str| {
+            part.trim().parse::<u64>().map_err(|_| format!("`{s}` is not a shard: K and N are whole numbers, e.g. 2/3"))
+        };
+        let (k, n) = (number(k)?, number(n)?);
+        Shard::new(k, n).ok_or_else(|| format!("shard `{s}` is out of range: K/N needs 1 <= K <= N"))
+    }
+}
+
+/// Why an exploration stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stopped {
+    /// Every planned case ran.
+    Done,
+    /// The wall-time budget ran out first.
+    Time,
+    /// A case failed and the run was to stop at the first failure.
+    FirstFailure,
+}
+
+impl Stopped {
+    /// The word the results document uses: `done`, `time` or `first_failure`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Stopped::Done => "done",
+            Stopped::Time => "time",
+            Stopped::FirstFailure => "first_failure",
+        }
+    }
 }
 
 /// A failing case, shrunk.
@@ -76,6 +175,8 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Simulated time of the cases' runs (not counting shrinking), in seconds.
     pub simulated: f64,
+    /// Why it stopped: a reader of a short run must know whether it was cut or complete.
+    pub stopped: Stopped,
 }
 
 impl Report {
@@ -99,14 +200,18 @@ pub fn explore(options: &Options, target: &Target, progress: Progress) -> Report
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
+    let timed_out = AtomicBool::new(false);
     let simulated = AtomicU64::new(0);
     let findings: Mutex<Vec<Finding>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..options.jobs.max(1) {
             scope.spawn(|| loop {
-                let case = next.fetch_add(1, Ordering::Relaxed) as u64;
-                let out_of_time = options.time.is_some_and(|t| started.elapsed() >= t);
-                if case >= options.cases || out_of_time || stop.load(Ordering::Relaxed) {
+                let case = options.case_at(next.fetch_add(1, Ordering::Relaxed) as u64);
+                if case >= options.cases || stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                if options.time.is_some_and(|t| started.elapsed() >= t) {
+                    timed_out.store(true, Ordering::Relaxed);
                     break;
                 }
                 if let Some(finding) = run_case(options, target, case, &simulated) {
@@ -122,11 +227,19 @@ pub fn explore(options: &Options, target: &Target, progress: Progress) -> Report
     });
     let mut findings = findings.into_inner().expect("findings lock");
     findings.sort_by_key(|f| f.case);
+    let stopped = if stop.into_inner() {
+        Stopped::FirstFailure
+    } else if timed_out.into_inner() {
+        Stopped::Time
+    } else {
+        Stopped::Done
+    };
     Report {
         cases: done.into_inner() as u64,
         seconds: started.elapsed().as_secs_f64(),
         findings,
         simulated: simulated.into_inner() as f64 / 1e6,
+        stopped,
     }
 }
 
@@ -190,4 +303,35 @@ pub fn write_finding(dir: &Path, target: &Target, seed: u64, finding: &Finding) 
     );
     std::fs::write(&path, text)?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shard;
+
+    #[test]
+    fn the_shards_of_a_run_split_its_cases() {
+        for cases in [1, 2, 3, 4, 10, 40] {
+            let mut seen = Vec::new();
+            for k in 1..=3 {
+                let shard = Shard::new(k, 3).unwrap();
+                let taken: Vec<u64> = (0..).map(|slot| shard.case_at(slot)).take_while(|&c| c < cases).collect();
+                assert_eq!(taken.len() as u64, shard.count(cases), "{shard} of {cases}");
+                assert!(taken.iter().all(|&c| shard.contains(c)), "{shard}: {taken:?}");
+                seen.extend(taken);
+            }
+            seen.sort_unstable();
+            assert_eq!(seen, (0..cases).collect::<Vec<_>>());
+        }
+        assert_eq!(Shard::WHOLE.count(40), 40);
+    }
+
+    #[test]
+    fn a_shard_reads_as_k_of_n() {
+        assert_eq!("2/3".parse::<Shard>(), Ok(Shard { k: 2, n: 3 }));
+        assert_eq!("2/3".parse::<Shard>().unwrap().to_string(), "2/3");
+        for bad in ["0/3", "4/3", "a/b", "3", "1/0", "-1/3", ""] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
 }

@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod check;
 pub mod explore;
 pub mod generate;
+pub mod matrix;
 pub mod mutants;
 pub mod replay;
 pub mod run;

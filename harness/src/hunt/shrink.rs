@@ -9,7 +9,7 @@ use crate::model::scenario::{Action, ClientSpec, End, Payload, Scenario, Who};
 use crate::sim::target::Target;
 
 /// How big a scenario is, for reports: what a reader has to take in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Size {
     /// Clients.
     pub clients: usize,

@@ -2,7 +2,7 @@
 //! failure with its evidence (located detail, the trace's tail, the replay command). Pure: it runs nothing, and
 //! knows nothing of the catalogue or the kernel checks, which are reported beside it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::property::{Property, Verdict};
 use crate::model::replay::Replay;
@@ -15,7 +15,7 @@ use super::judgement::Judgement;
 pub const EVIDENCE_TAIL: usize = 12;
 
 /// Where and why a property failed (or a summary of why it held).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
     /// The scenario of the first failure, or `None` for a summary.
     pub scenario: Option<String>,
@@ -24,15 +24,15 @@ pub struct Evidence {
     /// What broke, located; or what held.
     pub detail: String,
     /// The command that replays exactly that run.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub replay: Option<String>,
     /// The last events of that run's trace.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub trace_tail: Vec<String>,
 }
 
 /// A property's verdict over the whole suite.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PropertyReport {
     /// [`Property::name`].
     pub name: String,
@@ -49,7 +49,7 @@ pub struct PropertyReport {
 }
 
 /// One scenario's outcome, every seed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioReport {
     /// The scenario's name.
     pub name: String,
@@ -68,7 +68,7 @@ pub struct ScenarioReport {
 }
 
 /// One property in one scenario, over its seeds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioProperty {
     /// The property's name.
     pub name: String,
@@ -79,7 +79,7 @@ pub struct ScenarioProperty {
 }
 
 /// One run's summary.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeedReport {
     /// The seed.
     pub seed: u64,
@@ -92,7 +92,7 @@ pub struct SeedReport {
 }
 
 /// The suite's outcome: every property's verdict over every run of every scenario.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SuiteReport {
     /// The target's name.
     pub target: String,

@@ -2,10 +2,10 @@
 //! the property it must fail), oracles, runners that judge as they go, and reporters share. Names only: nothing
 //! here judges anything.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The outcome of checking one property.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// The property held.

@@ -195,12 +195,22 @@ pub const PROPERTIES: [Property; 12] = [
 
 /// Runs every property against `server` and gathers them into a report like the simulated suite's.
 pub async fn check(server: &Server, options: &Options) -> Result<SuiteReport, LaunchError> {
+    check_with(server, options, &|_| {}).await
+}
+
+/// [`check`], telling `progress` the name of each property as it starts: for a progress bar.
+pub async fn check_with(
+    server: &Server,
+    options: &Options,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<SuiteReport, LaunchError> {
     if let Server::Command(template) = server {
         ensure_starts(template, options.startup).await?;
     }
     let started = Instant::now();
     let mut properties = Vec::new();
     for property in &PROPERTIES {
+        progress(property.name);
         let (verdict, detail) = run_property(property, server, options).await?;
         tracing::debug!(property = property.name, ?verdict, %detail);
         properties.push(PropertyReport {

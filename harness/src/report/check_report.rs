@@ -2,7 +2,7 @@
 //! score when they ran. Assembled here, above the suite, the kernel checks and the catalogue, so that none of
 //! them has to know the others; the reporters of this folder print it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::hunt::catalogue::CatalogueReport;
 use crate::judge::tally::SuiteReport;
@@ -10,16 +10,16 @@ use crate::model::property::Verdict;
 use crate::real::kernel::KernelCheck;
 
 /// Everything one `check` found.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckReport {
     /// The scenario suite's (or the black-box properties') verdicts, flattened into the document.
     #[serde(flatten)]
     pub suite: SuiteReport,
     /// The mutation score, when the catalogue was run.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub catalogue: Option<CatalogueReport>,
     /// The kernel checks on real sockets, when they were run.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub kernel: Vec<KernelCheck>,
 }
 

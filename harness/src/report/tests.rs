@@ -1,10 +1,15 @@
 //! Snapshot tests of every reporter on one sample report.
 
+use super::charts::charts;
 use super::check_report::CheckReport;
+use super::html::html;
 use super::json::json;
 use super::junit::junit;
 use super::markdown::markdown;
+use super::report_md::report_md;
+use super::results::{json as results_json, Benchmarks, Machine, Results, Stamp, SCHEMA_VERSION};
 use super::table::table;
+use super::timeline::FailureView;
 use crate::hunt::catalogue::CatalogueReport;
 use crate::judge::tally::{Evidence, PropertyReport, ScenarioProperty, ScenarioReport, SeedReport, SuiteReport};
 use crate::model::property::Verdict;
@@ -105,6 +110,16 @@ fn sample() -> CheckReport {
             },
             caught: 1,
             seconds: 10.5,
+            matrix: crate::hunt::matrix::Matrix {
+                scenarios: vec!["partial_sends".into(), "server_bounce".into()],
+                rows: vec![
+                    crate::hunt::matrix::MatrixRow {
+                        mutant: "partial_send".into(),
+                        cells: vec!["echo-integrity".into(), "".into()],
+                    },
+                    crate::hunt::matrix::MatrixRow { mutant: "serial".into(), cells: vec!["".into(), "n/a".into()] },
+                ],
+            },
         }),
         kernel: vec![crate::real::kernel::KernelCheck {
             name: "send-vs-sendall".into(),
@@ -153,4 +168,85 @@ fn junit_has_a_case_per_property_and_scenario_and_a_failure_with_its_replay() {
         "{xml}"
     );
     assert_eq!(doc.descendants().filter(|n| n.has_tag_name("skipped")).count(), 1, "{xml}");
+}
+
+/// The sample inside a results document, with a fixed stamp and benchmark summaries.
+fn sample_results() -> Results {
+    Results {
+        schema_version: SCHEMA_VERSION,
+        stamp: Stamp {
+            generated_at: "2026-11-25T18:00:00Z".into(),
+            tool_version: "0.1.0".into(),
+            git_commit: None,
+            machine: Machine { cores: 2, os: "linux".into(), arch: "x86_64".into() },
+        },
+        check: Some(sample()),
+        explore: None,
+        benchmarks: Benchmarks {
+            throughput: Some(serde_json::json!({
+                "rows": [
+                    { "work": "stream, 1 conn, 64 KiB", "builtin": 1585.0, "plain": 1701.0, "copy": 1072.0, "python": 269.0 },
+                    { "work": "ping-pong, 1 conn, 1 KiB", "builtin": 24057.0, "plain": 25336.0, "copy": 22063.0, "python": null },
+                ],
+                "targets": [{ "name": "builtin_vs_plain: stream, 1 conn, 64 KiB", "value": 0.93, "min": 0.95, "met": false }],
+            })),
+            explore: None,
+        },
+    }
+}
+
+fn sample_failure() -> FailureView {
+    FailureView {
+        title: "liveness in server_bounce (seed 7)".into(),
+        detail: "client-1 gave up at 0.250s".into(),
+        replay: Some("echo-harness run scenarios/server_bounce.toml --seed 7 --trace".into()),
+        trace_tail: vec!["  0.250s  client-1 done: 3/20 answered".into()],
+        svg: Some("<svg xmlns=\"http://www.w3.org/2000/svg\"><title>timeline</title></svg>".into()),
+        why_no_timeline: None,
+    }
+}
+
+#[test]
+fn results_json_snapshot_keeps_absent_parts_as_null_and_reads_back() {
+    let results = sample_results();
+    let text = results_json(&results);
+    insta::assert_snapshot!(text);
+    let value: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    for key in ["schema_version", "generated_at", "tool_version", "git_commit", "machine", "check", "explore"] {
+        assert!(value.get(key).is_some(), "{key} is present");
+    }
+    assert!(value["git_commit"].is_null() && value["explore"].is_null() && value["benchmarks"]["explore"].is_null());
+    assert!(value["check"]["catalogue"]["matrix"]["rows"].is_array());
+    let back: Results = serde_json::from_str(&text).expect("results.json reads back");
+    assert_eq!(back, results);
+}
+
+#[test]
+fn html_snapshot() {
+    insta::assert_snapshot!(html(&sample_results(), &charts(&sample_results()), &[sample_failure()], None));
+}
+
+#[test]
+fn html_has_every_section_the_charts_the_matrix_and_the_failure_timeline() {
+    let results = sample_results();
+    let charts = charts(&results);
+    let slugs: Vec<&str> = charts.iter().map(|c| c.slug.as_str()).collect();
+    assert_eq!(slugs, ["throughput-stream", "throughput-pingpong", "scenario-times"]);
+    let page = html(&results, &charts, &[sample_failure()], None);
+    for id in ["properties", "scenarios", "kernel", "catalogue", "benchmarks", "failures"] {
+        assert!(page.contains(&format!("id=\"{id}\"")), "section {id}");
+    }
+    assert_eq!(page.matches("<svg").count(), 4, "three charts and one timeline");
+    assert!(page.contains("title=\"echo-integrity\">●</td>"), "the matrix marks partial_sends catching partial_send");
+    assert!(page.contains("NOT MET"), "the unmet target is shown");
+    assert!(
+        !page.contains("http://")
+            || page.matches("http://").count() == page.matches("xmlns=\"http://www.w3.org/2000/svg\"").count(),
+        "nothing fetched"
+    );
+}
+
+#[test]
+fn report_md_snapshot() {
+    insta::assert_snapshot!(report_md(&sample_results(), &charts(&sample_results()), &[sample_failure()], None));
 }

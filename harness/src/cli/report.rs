@@ -1,0 +1,298 @@
+//! `report`: gathers the latest results (`check.json` and `explore.json` in the report directory, or the
+//! shards' `explore.json` files merged, and the benchmarks' summaries) into `results.json`, `index.html`,
+//! `REPORT.md` with its SVG charts, and `junit.xml`; saves or checks a benchmark baseline. `check` calls
+//! [`write_all`] too, so its reports are complete without a second command.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Args;
+
+use echo_harness::exit;
+use echo_harness::model::property::Verdict;
+use echo_harness::report::charts::charts;
+use echo_harness::report::check_report::CheckReport;
+use echo_harness::report::explore_results::{merge, ExploreResults};
+use echo_harness::report::gate::{self, Baseline, GateOutcome};
+use echo_harness::report::results::{self, read_optional, Benchmarks, Machine, Results, Stamp};
+use echo_harness::report::timeline::{timeline, FailureView};
+use echo_harness::report::{html, junit, report_md, svg};
+
+use super::dirs::ensure_writable;
+use super::shared::resolve_target;
+
+/// Where `cargo bench` leaves its summaries, from the repository's root.
+pub const BENCH_DIR: &str = "target/echo-harness-bench";
+
+/// Failures that get a timeline (each replays its run once); the rest are listed with their evidence only.
+const MAX_TIMELINES: usize = 40;
+
+/// `report`'s flags.
+#[derive(Args)]
+pub struct ReportArgs {
+    /// Where check.json and explore.json are read, and results.json, index.html, REPORT.md (with charts/) and
+    /// junit.xml are written.
+    #[arg(long, default_value = "reports")]
+    pub report_dir: PathBuf,
+    /// Where the benchmarks left their summaries (throughput.json, catch.json).
+    #[arg(long, default_value = BENCH_DIR)]
+    pub bench_dir: PathBuf,
+    /// Directories holding the explore.json of each shard of one run (`explore --shard K/N --report-dir DIR`):
+    /// merged into one exploration, written to the report directory's explore.json.
+    #[arg(long, num_args = 1.., value_name = "DIR")]
+    pub merge: Vec<PathBuf>,
+    /// Save this run's benchmark figures as a baseline file.
+    #[arg(long, value_name = "FILE")]
+    pub save_baseline: Option<PathBuf>,
+    /// Compare this run's benchmark figures with a baseline file; exit 1 naming every figure worse by more than
+    /// --threshold.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// How much worse than the baseline a figure may be, in per cent.
+    #[arg(long, default_value = "10%", value_parser = gate::parse_threshold)]
+    pub threshold: f64,
+    /// Print results.json on standard output instead of the summary lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `report` as its flags say.
+pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
+    let ReportArgs { report_dir, bench_dir, merge: shard_dirs, save_baseline, baseline, threshold, json } = args;
+    ensure_writable(&report_dir, "--report-dir")?;
+    if !shard_dirs.is_empty() {
+        let merged = merge_shards(&shard_dirs)?;
+        let path = report_dir.join("explore.json");
+        std::fs::write(&path, merged.to_json()).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let baseline = match &baseline {
+        Some(path) => Some(read_baseline(path)?),
+        None => None,
+    };
+    let benchmarks = read_benchmarks(&bench_dir)?;
+    let gate = baseline.map(|b| gate::compare(&b, &gate::metrics(&benchmarks), threshold));
+    let results = write_all(&report_dir, benchmarks, gate.as_ref())?;
+    if let Some(path) = &save_baseline {
+        let metrics = gate::metrics(&results.benchmarks);
+        if metrics.is_empty() {
+            bail!(
+                "--save-baseline {}: no benchmark figures in {} (run `cargo bench --bench peers` and `cargo bench --bench explore` first)",
+                path.display(),
+                bench_dir.display()
+            );
+        }
+        let saved = Baseline {
+            schema_version: gate::BASELINE_VERSION,
+            saved_at: results.stamp.generated_at.clone(),
+            git_commit: results.stamp.git_commit.clone(),
+            metrics,
+        };
+        let text = serde_json::to_string_pretty(&saved).expect("a baseline serializes");
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if json {
+        println!("{}", results::json(&results));
+    } else {
+        println!("report: {} (and REPORT.md, results.json, junit.xml)", report_dir.join("index.html").display());
+        if let Some(path) = &save_baseline {
+            println!("baseline saved: {} ({} figures)", path.display(), gate::metrics(&results.benchmarks).len());
+        }
+    }
+    if let Some(gate) = &gate {
+        eprint!("{}", gate::describe(gate));
+    }
+    let gate_failed = gate.as_ref().is_some_and(|g| !g.passed());
+    Ok(if results.failed() || gate_failed { exit::FAILED } else { exit::HELD })
+}
+
+/// Reads the latest results around `report_dir` and `benchmarks`, and writes results.json, index.html,
+/// REPORT.md (with charts/*.svg) and, when a check ran, junit.xml. Returns what it wrote.
+pub fn write_all(report_dir: &Path, benchmarks: Benchmarks, gate: Option<&GateOutcome>) -> anyhow::Result<Results> {
+    let check: Option<CheckReport> = read_optional(&report_dir.join("check.json"), "check report")?;
+    let explore: Option<ExploreResults> = read_optional(&report_dir.join("explore.json"), "explore results")?;
+    let results = Results { schema_version: results::SCHEMA_VERSION, stamp: stamp(), check, explore, benchmarks };
+    let charts = charts(&results);
+    let failures = failure_views(&results);
+    let chart_dir = report_dir.join("charts");
+    std::fs::create_dir_all(&chart_dir).with_context(|| format!("cannot create {}", chart_dir.display()))?;
+    // Charts of an earlier report that this one does not draw would be read as current.
+    for entry in std::fs::read_dir(&chart_dir).with_context(|| format!("cannot read {}", chart_dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "svg") {
+            std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    let mut files: Vec<(PathBuf, String)> = vec![
+        (report_dir.join("results.json"), results::json(&results)),
+        (report_dir.join("index.html"), html::html(&results, &charts, &failures, gate)),
+        (report_dir.join("REPORT.md"), report_md::report_md(&results, &charts, &failures, gate)),
+    ];
+    if let Some(check) = &results.check {
+        files.push((report_dir.join("junit.xml"), junit::junit(check)));
+    }
+    for chart in &charts {
+        files.push((chart_dir.join(format!("{}.svg", chart.slug)), chart.svg.clone()));
+    }
+    for (i, failure) in failures.iter().enumerate() {
+        if let Some(svg) = &failure.svg {
+            files.push((report_dir.join(report_md::failure_svg(i + 1)), svg.clone()));
+        }
+    }
+    for (path, text) in files {
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(results)
+}
+
+/// The benchmarks' summaries in `dir`, each `null` when that bench has not run.
+pub fn read_benchmarks(dir: &Path) -> anyhow::Result<Benchmarks> {
+    Ok(Benchmarks {
+        throughput: read_optional(&dir.join("throughput.json"), "throughput benchmark summary")?,
+        explore: read_optional(&dir.join("catch.json"), "explore benchmark summary")?,
+    })
+}
+
+fn read_baseline(path: &Path) -> anyhow::Result<Baseline> {
+    match read_optional::<Baseline>(path, "benchmark baseline")? {
+        Some(b) if b.schema_version == gate::BASELINE_VERSION => Ok(b),
+        Some(b) => bail!(
+            "{}: baseline schema version {} (this echo-harness reads {}): save it again with --save-baseline",
+            path.display(),
+            b.schema_version,
+            gate::BASELINE_VERSION
+        ),
+        None => bail!("--baseline {}: no such file (save one with --save-baseline FILE)", path.display()),
+    }
+}
+
+fn merge_shards(dirs: &[PathBuf]) -> anyhow::Result<ExploreResults> {
+    let mut parts = Vec::new();
+    for dir in dirs {
+        let path = dir.join("explore.json");
+        match read_optional::<ExploreResults>(&path, "explore results")? {
+            Some(mut part) => {
+                // A shard's scenario files travel with its directory (a CI artifact): find them there.
+                for f in &mut part.findings {
+                    let file = Path::new(&f.file);
+                    let inside = file.components().skip(1).collect::<PathBuf>();
+                    let found =
+                        [file.to_path_buf(), dir.join(file), dir.join(inside)].into_iter().find(|p| p.is_file());
+                    if let Some(found) = found {
+                        f.file = found.display().to_string();
+                    }
+                }
+                parts.push(part)
+            }
+            None => {
+                bail!("--merge {}: no explore.json there (run `explore --shard K/N --report-dir DIR`)", dir.display())
+            }
+        }
+    }
+    Ok(merge(parts)?)
+}
+
+/// When, by what, where.
+fn stamp() -> Stamp {
+    let git_commit = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    Stamp {
+        generated_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        git_commit,
+        machine: Machine {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            os: std::env::consts::OS.to_string(),
+            arch: std::env::consts::ARCH.to_string(),
+        },
+    }
+}
+
+/// Every failure of the results, with the timeline of its run where it replays exactly (the simulator's runs,
+/// against the built-in server or a planted bug).
+fn failure_views(results: &Results) -> Vec<FailureView> {
+    let mut out = Vec::new();
+    if let Some(check) = &results.check {
+        let suite = &check.suite;
+        let target = (suite.backend == "sim").then(|| resolve_target(&suite.target).ok()).flatten();
+        for scenario in &suite.scenarios {
+            for p in scenario.properties.iter().filter(|p| p.verdict == Verdict::Fail) {
+                let Some(e) = &p.evidence else { continue };
+                let seed = e.seed.unwrap_or(0);
+                let mut view = FailureView {
+                    title: format!("{} in {} (seed {seed})", p.name, scenario.name),
+                    detail: e.detail.clone(),
+                    replay: e.replay.clone(),
+                    trace_tail: e.trace_tail.clone(),
+                    svg: None,
+                    why_no_timeline: None,
+                };
+                view.why_no_timeline = match &target {
+                    _ if out.len() >= MAX_TIMELINES => {
+                        Some(format!("only the first {MAX_TIMELINES} failures are drawn"))
+                    }
+                    Some(target) => match echo_harness::hunt::replay::find(&scenario.path) {
+                        Ok(sc) => {
+                            let (run, _) = echo_harness::hunt::run::run_once(&sc, seed, target);
+                            view.svg = Some(svg::timeline(&timeline(&run, &p.name, &e.detail)));
+                            None
+                        }
+                        Err(why) => Some(why),
+                    },
+                    None if suite.backend == "sim" => {
+                        Some(format!("target `{}` is built by its own crate: replay it there", suite.target))
+                    }
+                    None => Some(
+                        "runs on real sockets do not replay exactly; the replay command reruns the scenario".into(),
+                    ),
+                };
+                out.push(view);
+            }
+        }
+        if suite.scenarios.is_empty() {
+            // The black-box properties: no scenario to replay.
+            for p in suite.properties.iter().filter(|p| p.verdict == Verdict::Fail) {
+                out.push(FailureView {
+                    title: format!("{} ({})", p.name, suite.target),
+                    detail: p.evidence.detail.clone(),
+                    replay: p.evidence.replay.clone(),
+                    trace_tail: p.evidence.trace_tail.clone(),
+                    svg: None,
+                    why_no_timeline: Some("a black-box property runs on real sockets and records no trace".into()),
+                });
+            }
+        }
+    }
+    if let Some(explore) = &results.explore {
+        let target = resolve_target(&explore.target).ok();
+        for f in &explore.findings {
+            let mut view = FailureView {
+                title: format!("{} in explored case {} (seed {})", f.property, f.case, f.seed),
+                detail: f.detail.clone(),
+                replay: Some(f.replay.clone()),
+                trace_tail: Vec::new(),
+                svg: None,
+                why_no_timeline: None,
+            };
+            match (&target, echo_harness::hunt::replay::find(&f.file)) {
+                (Some(target), Ok(sc)) if out.len() < MAX_TIMELINES => {
+                    let (run, _) = echo_harness::hunt::run::run_once(&sc, f.seed, target);
+                    view.svg = Some(svg::timeline(&timeline(&run, &f.property, &f.detail)));
+                }
+                (_, Err(why)) => view.why_no_timeline = Some(why),
+                (None, _) => {
+                    view.why_no_timeline = Some(format!("target `{}` is not built into echo-harness", explore.target))
+                }
+                _ => view.why_no_timeline = Some(format!("only the first {MAX_TIMELINES} failures are drawn")),
+            }
+            out.push(view);
+        }
+    }
+    out
+}

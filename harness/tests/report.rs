@@ -1,0 +1,120 @@
+//! `echo-harness report` as CI meets it: the four files from the latest results (with a failure's timeline), the
+//! benchmark gate failing on a worsened baseline and naming the figure, and one-line errors on bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_echo-harness");
+
+fn echo_harness(args: &[&str], dir: &Path) -> Output {
+    Command::new(BIN).args(args).current_dir(dir).output().expect("run echo-harness")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// Benchmark summaries shaped as the benches write them, with `ratio` as the one throughput target.
+fn write_benches(dir: &Path, ratio: f64, overhead: f64) {
+    std::fs::create_dir_all(dir).unwrap();
+    let throughput = serde_json::json!({
+        "rows": [{ "work": "stream, 1 conn, 64 KiB", "builtin": 1500.0 * ratio, "plain": 1500.0, "copy": 1000.0, "python": 270.0 }],
+        "targets": [{ "name": "builtin_vs_plain: stream, 1 conn, 64 KiB", "value": ratio, "min": 0.95, "met": ratio >= 0.95 }],
+    });
+    let catch = serde_json::json!({
+        "targets": [{ "name": "harness_vs_bare_turmoil", "value": overhead, "max": 1.1, "met": overhead <= 1.1 }],
+        "explore": [{ "jobs": 2, "cases_per_s": 880.0 }],
+        "catch": [{ "mutant": "partial_send", "median_s": 0.2, "worst_s": 0.3 }],
+    });
+    std::fs::write(dir.join("throughput.json"), throughput.to_string()).unwrap();
+    std::fs::write(dir.join("catch.json"), catch.to_string()).unwrap();
+}
+
+#[test]
+fn check_writes_the_html_and_markdown_reports_with_each_failures_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let reports = dir.path().join("reports");
+    let scenarios = format!("{repo}/scenarios");
+    let out = echo_harness(
+        &[
+            "check",
+            "--target",
+            "single_client",
+            "--skip-kernel",
+            "--scenarios",
+            &scenarios,
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    for file in ["check.json", "junit.xml", "results.json", "index.html", "REPORT.md"] {
+        assert!(reports.join(file).is_file(), "{file} written");
+    }
+    let html = std::fs::read_to_string(reports.join("index.html")).unwrap();
+    assert!(html.contains("<h2 id=\"failures\">"), "a failures section");
+    assert!(html.contains("liveness broke"), "a timeline marks where liveness broke");
+    let md = std::fs::read_to_string(reports.join("REPORT.md")).unwrap();
+    assert!(md.contains("](charts/failure-1.svg)") && reports.join("charts/failure-1.svg").is_file(), "{md}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["schema_version"], 1);
+    assert_eq!(results["check"]["target"], "single_client");
+    assert!(results["explore"].is_null() && results["benchmarks"]["throughput"].is_null(), "not run: null");
+}
+
+#[test]
+fn the_gate_passes_on_its_own_baseline_and_fails_naming_a_worsened_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let benches = dir.path().join("bench");
+    write_benches(&benches, 1.0, 1.2);
+    let gate = |args: &[&str]| {
+        let mut all = vec!["report", "--bench-dir", "bench", "--report-dir", "reports"];
+        all.extend_from_slice(args);
+        echo_harness(&all, dir.path())
+    };
+    let saved = gate(&["--save-baseline", "baseline.json"]);
+    assert_eq!(saved.status.code(), Some(0), "{}", text(&saved));
+    assert!(text(&saved).contains("baseline saved: baseline.json (4 figures)"), "{}", text(&saved));
+
+    let same = gate(&["--baseline", "baseline.json"]);
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same));
+    assert!(text(&same).contains("gate: 4 of 4 figures within 10% of the baseline: passed"), "{}", text(&same));
+
+    write_benches(&benches, 0.8, 1.2);
+    let worse = gate(&["--baseline", "baseline.json"]);
+    assert_eq!(worse.status.code(), Some(1), "{}", text(&worse));
+    let said = text(&worse);
+    assert!(said.contains("`throughput builtin_vs_plain: stream, 1 conn, 64 KiB` got worse: 0.800"), "{said}");
+    assert!(said.contains("20.0% worse"), "{said}");
+    let html = std::fs::read_to_string(dir.path().join("reports/index.html")).unwrap();
+    assert!(html.contains("<h2 id=\"gate\">Benchmark gate</h2>"), "the page shows the gate");
+
+    let loose = gate(&["--baseline", "baseline.json", "--threshold", "25%"]);
+    assert_eq!(loose.status.code(), Some(0), "20% worse passes a 25% threshold: {}", text(&loose));
+}
+
+#[test]
+fn bad_report_input_gives_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("reports")).unwrap();
+    std::fs::write(dir.path().join("reports/check.json"), "{\n  \"target\": 3,\n").unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (&["report"], "check.json:3:"),
+        (
+            &["report", "--report-dir", "elsewhere", "--baseline", "missing.json"],
+            "--baseline missing.json: no such file",
+        ),
+        (&["report", "--report-dir", "elsewhere", "--threshold", "lots"], "`lots` is not a percentage"),
+        (&["report", "--report-dir", "elsewhere", "--merge", "nowhere"], "--merge nowhere: no explore.json there"),
+    ];
+    for (args, expected) in cases {
+        let out = echo_harness(args, dir.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
