@@ -277,9 +277,10 @@ pub fn style(name: &str) -> Target {
 /// Explores `target` with `seed` for the case count in the environment variable `env` (default `default`) and
 /// asserts that nothing was found, printing the style's cases, findings and seconds.
 pub fn explores_clean(target: &Target, env: &str, default: u64, seed: u64) {
+    // The suite's own variable first, then proptest's, then the default.
     let cases = match std::env::var(env) {
         Ok(text) => text.parse().unwrap_or_else(|_| panic!("{env}={text:?} is not a case count")),
-        Err(_) => default,
+        Err(_) => explore::cases_from_env().unwrap_or_else(|e| panic!("{e}")).unwrap_or(default),
     };
     let options =
         Options { cases, time: None, seed, jobs: 2, check_determinism: false, stop_at_first: true, shard: None };

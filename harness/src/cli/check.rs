@@ -20,6 +20,7 @@ use echo_harness::sim::target::Target;
 use super::dirs::ensure_writable;
 use super::shared::{
     all_cores, finish_check, load_scenarios, progress_bar, resolve_target, runtime_killing_servers_on_ctrl_c, tick,
+    Finish,
 };
 
 /// `check`'s flags.
@@ -78,9 +79,11 @@ pub enum TransformArg {
 
 /// Runs `check` as its flags say.
 pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
+    let finish_at = std::time::Instant::now();
     let CheckArgs { scenarios, json, report_dir, jobs, target, addr, backend, transform, skip_mutants, skip_kernel } =
         args;
     ensure_writable(&report_dir, "--report-dir")?;
+    let finish = Finish { json, report_dir: &report_dir, started: finish_at };
     if let Some(addr) = addr {
         // Nothing listening is a usage error, not twelve failed properties.
         let probe = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2));
@@ -108,30 +111,29 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
                 "--backend real runs the built-in server or a command line with {{port}} (or --addr), not `{target}`: planted bugs live in the simulator"
             ),
         };
-        return check_real(&scenarios, json, &report_dir, jobs, &target, !skip_kernel);
+        return check_real(&scenarios, jobs, &target, !skip_kernel, &finish);
     }
     if let Some(server) = server {
         let transform = match transform.unwrap_or(TransformArg::Upper) {
             TransformArg::Upper => Transform::Upper,
             TransformArg::Identity => Transform::Identity,
         };
-        return check_blackbox(&server, transform, json, &report_dir);
+        return check_blackbox(&server, transform, &finish);
     }
     if transform.is_some() {
         bail!("--transform goes with a black-box target (a command with {{port}}, or --addr), not `{target}`");
     }
     let catalogue = target == "builtin" && !skip_mutants;
-    check_sim(&scenarios, json, &report_dir, jobs, &resolve_target(&target)?, catalogue, !skip_kernel)
+    check_sim(&scenarios, jobs, &resolve_target(&target)?, catalogue, !skip_kernel, &finish)
 }
 
 /// `check --backend real`: the scenario files on real sockets.
 fn check_real(
     dir: &Path,
-    json: bool,
-    report_dir: &Path,
     jobs: Option<usize>,
     target: &RealTarget,
     with_kernel: bool,
+    finish: &Finish,
 ) -> anyhow::Result<u8> {
     let scenarios = load_scenarios(dir)?;
     let ctrl_c = runtime_killing_servers_on_ctrl_c()?;
@@ -148,18 +150,18 @@ fn check_real(
     if with_kernel {
         report.kernel = kernel_checks();
     }
-    finish_check(&report, json, report_dir)
+    finish_check(&report, finish)
 }
 
 /// `check` against a server outside the process, over real sockets.
-fn check_blackbox(server: &Server, transform: Transform, json: bool, report_dir: &Path) -> anyhow::Result<u8> {
+fn check_blackbox(server: &Server, transform: Transform, finish: &Finish) -> anyhow::Result<u8> {
     let options = blackbox::Options { transform, ..blackbox::Options::default() };
     let bar = progress_bar(blackbox::PROPERTIES.len(), "black-box properties");
     let progress = |name: &str| tick(&bar, name);
     let checked = blackbox::check_with(server, &options, &progress);
     let report = CheckReport::of(runtime_killing_servers_on_ctrl_c()?.block_on(checked)?);
     bar.finish_and_clear();
-    finish_check(&report, json, report_dir)
+    finish_check(&report, finish)
 }
 
 /// The kernel checks, with a spinner while they time real sockets.
@@ -172,12 +174,11 @@ fn kernel_checks() -> Vec<echo_harness::real::kernel::KernelCheck> {
 
 fn check_sim(
     dir: &Path,
-    json: bool,
-    report_dir: &Path,
     jobs: Option<usize>,
     target: &Target,
     with_catalogue: bool,
     with_kernel: bool,
+    finish: &Finish,
 ) -> anyhow::Result<u8> {
     let scenarios = load_scenarios(dir)?;
     let jobs = all_cores(jobs);
@@ -194,9 +195,9 @@ fn check_sim(
         let catalogue =
             catalogue::run_with(&scenarios, &Target::builtin(), all, jobs, budget, &|name| tick(&bar, name));
         bar.finish_and_clear();
-        let dir = report_dir.join("mutants");
+        let dir = finish.report_dir.join("mutants");
         catalogue.write_minimal(&dir).with_context(|| format!("cannot write {}", dir.display()))?;
         report.catalogue = Some(catalogue);
     }
-    finish_check(&report, json, report_dir)
+    finish_check(&report, finish)
 }

@@ -19,14 +19,14 @@ use echo_harness::model::scenario::Scenario;
 use echo_harness::report::explore_results;
 
 use super::dirs::ensure_writable;
-use super::shared::{all_cores, parse_duration, resolve_target};
+use super::shared::{all_cores, grouped, interrupt_on_ctrl_c, parse_duration, resolve_target};
 
 /// `explore`'s flags.
 #[derive(Args)]
 pub struct ExploreArgs {
-    /// Cases to run at most.
-    #[arg(long, default_value_t = 1_000_000, value_parser = parse_cases)]
-    pub cases: u64,
+    /// Cases to run at most (default: PROPTEST_CASES when set, else as many as --time allows).
+    #[arg(long, value_parser = parse_cases)]
+    pub cases: Option<u64>,
     /// Wall-time budget: 500ms, 90s, 2m (default: 60s when --cases is not given, else until the cases are done).
     #[arg(long, value_parser = parse_duration)]
     pub time: Option<Duration>,
@@ -78,6 +78,9 @@ impl Output<'_> {
     }
 }
 
+/// The case count of a run bounded by time alone.
+const UNBOUNDED_CASES: u64 = 1_000_000;
+
 /// Runs `explore` as its flags say.
 pub fn run(args: ExploreArgs) -> anyhow::Result<u8> {
     let ExploreArgs {
@@ -93,9 +96,15 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<u8> {
         report_dir,
         json,
     } = args;
+    // As proptest users expect, PROPTEST_CASES sets the case count when no flag does; with neither, the run is
+    // bounded by time (a minute unless --time says otherwise).
+    let cases = match cases {
+        Some(cases) => Some(cases),
+        None => explore::cases_from_env().map_err(anyhow::Error::msg)?,
+    };
     let options = explore::Options {
-        cases,
-        time: time.or(if cases == 1_000_000 { Some(Duration::from_secs(60)) } else { None }),
+        cases: cases.unwrap_or(UNBOUNDED_CASES),
+        time: time.or(if cases.is_none() { Some(Duration::from_secs(60)) } else { None }),
         seed,
         jobs: all_cores(jobs),
         check_determinism,
@@ -129,36 +138,40 @@ fn explore_target(options: &explore::Options, target_name: &str, out: &Output) -
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {pos} cases, {per_sec}, {msg}")
-            .expect("a valid template"),
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("a valid template"),
     );
+    bar.enable_steady_tick(Duration::from_millis(120));
     let progress = |cases: u64, found: usize| {
         bar.set_position(cases);
-        bar.set_message(format!("{found} failures"));
+        let rate = cases as f64 / bar.elapsed().as_secs_f64().max(1e-3);
+        bar.set_message(format!("{} cases, {} cases/s, {found} failures", grouped(cases), grouped(rate as u64)));
     };
     let shard = options.shard.map_or(String::new(), |s| format!(", shard {s}: {} of them", options.planned()));
     human(
         out,
         &format!(
-            "exploring target {target_name} with seed {} on {} jobs ({} cases{}{})",
+            "exploring target {target_name} with seed {} on {} job{} ({} cases{}{})",
             options.seed,
             options.jobs,
+            if options.jobs == 1 { "" } else { "s" },
             options.cases,
             shard,
             options.time.map_or(String::new(), |t| format!(" or {}", humantime::format_duration(t)))
         ),
     );
-    let report = explore::explore(options, &target, &progress);
+    // Ctrl-C stops the run after the cases in progress; the summary and explore.json say what ran.
+    let report = explore::explore_until(options, &target, &progress, interrupt_on_ctrl_c());
     bar.finish_and_clear();
     human(
         out,
         &format!(
-            "{} cases in {:.2}s: {:.0} cases/s, {:.0} s simulated ({:.0}x wall time)",
-            report.cases,
+            "{}{} cases in {:.2}s: {} cases/s, {} s simulated ({}x wall time)",
+            if report.stopped == explore::Stopped::Interrupted { "interrupted (Ctrl-C) after " } else { "" },
+            grouped(report.cases),
             report.seconds,
-            report.rate(),
-            report.simulated,
-            report.simulated_per_wall()
+            grouped(report.rate().round() as u64),
+            grouped(report.simulated.round() as u64),
+            grouped(report.simulated_per_wall().round() as u64)
         ),
     );
     let mut files = Vec::new();
@@ -193,7 +206,12 @@ fn explore_target(options: &explore::Options, target_name: &str, out: &Output) -
         }
         println!("results: {}", path.display());
     }
-    Ok(if held { exit::HELD } else { exit::FAILED })
+    Ok(match (held, report.stopped) {
+        (false, _) => exit::FAILED,
+        // Interrupted with nothing found: not a pass, as the run did not finish.
+        (true, explore::Stopped::Interrupted) => 130,
+        (true, _) => exit::HELD,
+    })
 }
 
 /// A line for a reader, printed only without `--json` (the document says the same).

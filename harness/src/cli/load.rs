@@ -16,7 +16,7 @@ use echo_harness::exit;
 use echo_harness::real::launch::{self, Managed, DEFAULT_STARTUP};
 use echo_harness::real::load::{self, Measured, Mode, Settings, Transform};
 
-use super::shared::{parse_duration, runtime};
+use super::shared::{grouped, parse_duration, runtime};
 
 /// At most this many connections (clients and slow clients together): every run is bounded.
 const MAX_CONNECTIONS: usize = 20_000;
@@ -291,19 +291,6 @@ fn summary(m: &Measured) -> String {
             s.fds_after.map_or("-".into(), |n| n.to_string()),
         )),
         None => out.push_str("server       not readable in /proc (not this user's, or not local)\n"),
-    }
-    out
-}
-
-/// `1,234,567`.
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
     }
     out
 }

@@ -60,10 +60,12 @@ pub struct ReportArgs {
 pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
     let ReportArgs { report_dir, bench_dir, merge: shard_dirs, save_baseline, baseline, threshold, json } = args;
     ensure_writable(&report_dir, "--report-dir")?;
+    let mut said = Vec::new();
     if !shard_dirs.is_empty() {
         let merged = merge_shards(&shard_dirs)?;
         let path = report_dir.join("explore.json");
         std::fs::write(&path, merged.to_json()).with_context(|| format!("cannot write {}", path.display()))?;
+        said.push(format!("merged {} shard(s): {} -> {}", shard_dirs.len(), merged.summary(), path.display()));
     }
     let baseline = match &baseline {
         Some(path) => Some(read_baseline(path)?),
@@ -93,7 +95,15 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
     if json {
         println!("{}", results::json(&results));
     } else {
-        println!("report: {} (and REPORT.md, results.json, junit.xml)", report_dir.join("index.html").display());
+        for line in &said {
+            println!("{line}");
+        }
+        let mut files = vec!["index.html", "REPORT.md", "results.json"];
+        if results.check.is_some() {
+            files.push("junit.xml");
+        }
+        let files: Vec<String> = files.iter().map(|f| report_dir.join(f).display().to_string()).collect();
+        println!("report: {}", files.join(", "));
         if let Some(path) = &save_baseline {
             println!("baseline saved: {} ({} figures)", path.display(), gate::metrics(&results.benchmarks).len());
         }

@@ -27,8 +27,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// How a check's report is given.
+pub struct Finish<'a> {
+    /// Print the JSON document instead of the table.
+    pub json: bool,
+    /// Where the reports are written.
+    pub report_dir: &'a Path,
+    /// When the command began: the header's time is the suite's alone, the closing line gives the whole
+    /// command's, kernel checks and catalogue included.
+    pub started: std::time::Instant,
+}
+
 /// Writes the reports, prints the table (or the JSON document), and gives the exit code.
-pub fn finish_check(report: &CheckReport, json: bool, report_dir: &Path) -> anyhow::Result<u8> {
+pub fn finish_check(report: &CheckReport, finish: &Finish) -> anyhow::Result<u8> {
+    let Finish { json, report_dir, started } = *finish;
     let report = &with_real_notes(report);
     write_reports(report, report_dir)?;
     let benchmarks = super::report::read_benchmarks(Path::new(super::report::BENCH_DIR))?;
@@ -38,6 +50,7 @@ pub fn finish_check(report: &CheckReport, json: bool, report_dir: &Path) -> anyh
     } else {
         print!("{}", paint(&table::table(report)));
         println!("report: {} (and {})", report_dir.join("index.html").display(), report_dir.join("check.md").display());
+        println!("done in {:.2}s (suite, kernel checks, catalogue and reports)", started.elapsed().as_secs_f64());
     }
     Ok(if report.held() { exit::HELD } else { exit::FAILED })
 }
@@ -139,6 +152,27 @@ pub fn load_scenarios(dir: &Path) -> anyhow::Result<Vec<Scenario>> {
     Ok(scenarios)
 }
 
+/// Set by the first Ctrl-C after [`interrupt_on_ctrl_c`].
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A flag the first Ctrl-C (SIGINT) sets instead of ending the process, so a long run can stop, print what it
+/// measured and write its reports; a second Ctrl-C ends the process at once, as usual.
+pub fn interrupt_on_ctrl_c() -> &'static std::sync::atomic::AtomicBool {
+    extern "C" fn on_sigint(_: libc::c_int) {
+        // Async-signal-safe: an atomic store, and restoring the default action for the next Ctrl-C.
+        INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: signal(2) is async-signal-safe.
+        unsafe {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+        }
+    }
+    // SAFETY: installs a handler that only does async-signal-safe work (above).
+    unsafe {
+        libc::signal(libc::SIGINT, on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t);
+    }
+    &INTERRUPTED
+}
+
 /// A progress bar on standard error for `len` steps of `what` ("scenarios", "planted bugs"), drawn only on a
 /// terminal (never into a CI log or a pipe) and cleared when done; `tick(name)` counts a step and shows its name.
 pub fn progress_bar(len: usize, what: &str) -> indicatif::ProgressBar {
@@ -191,6 +225,19 @@ fn paint_if(text: &str, on: bool) -> String {
             format!("{style}{word}{style:#}{}", &piece[word.len()..])
         })
         .collect()
+}
+
+/// `1,234,567`.
+pub fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// `--jobs`, or every core.

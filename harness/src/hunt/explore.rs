@@ -127,6 +127,8 @@ pub enum Stopped {
     Time,
     /// A case failed and the run was to stop at the first failure.
     FirstFailure,
+    /// The user interrupted it (Ctrl-C): what ran is reported.
+    Interrupted,
 }
 
 impl Stopped {
@@ -136,7 +138,27 @@ impl Stopped {
             Stopped::Done => "done",
             Stopped::Time => "time",
             Stopped::FirstFailure => "first_failure",
+            Stopped::Interrupted => "interrupted",
         }
+    }
+}
+
+/// The variable proptest users set for a number of cases: `explore` honours it when `--cases` is not given, and a
+/// test that explores a server reads it through [`cases_from_env`].
+pub const CASES_ENV: &str = "PROPTEST_CASES";
+
+/// [`CASES_ENV`]'s case count, `None` when it is not set, so `PROPTEST_CASES=10000 cargo test` explores deeper as
+/// proptest users expect.
+///
+/// # Errors
+/// A value that is not a positive whole number, named.
+pub fn cases_from_env() -> Result<Option<u64>, String> {
+    match std::env::var(CASES_ENV) {
+        Err(_) => Ok(None),
+        Ok(text) => match text.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => Err(format!("{CASES_ENV}={text:?} is not a positive number of cases")),
+        },
     }
 }
 
@@ -196,6 +218,12 @@ pub type Progress<'a> = &'a (dyn Fn(u64, usize) + Sync);
 
 /// Explores `target` with generated scenarios.
 pub fn explore(options: &Options, target: &Target, progress: Progress) -> Report {
+    explore_until(options, target, progress, &AtomicBool::new(false))
+}
+
+/// [`explore`], stopping (after the cases in progress) once `interrupt` is set: a Ctrl-C handler sets it, and the
+/// report says what ran, with [`Stopped::Interrupted`].
+pub fn explore_until(options: &Options, target: &Target, progress: Progress, interrupt: &AtomicBool) -> Report {
     let started = Instant::now();
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
@@ -207,7 +235,7 @@ pub fn explore(options: &Options, target: &Target, progress: Progress) -> Report
         for _ in 0..options.jobs.max(1) {
             scope.spawn(|| loop {
                 let case = options.case_at(next.fetch_add(1, Ordering::Relaxed) as u64);
-                if case >= options.cases || stop.load(Ordering::Relaxed) {
+                if case >= options.cases || stop.load(Ordering::Relaxed) || interrupt.load(Ordering::Relaxed) {
                     break;
                 }
                 if options.time.is_some_and(|t| started.elapsed() >= t) {
@@ -227,7 +255,9 @@ pub fn explore(options: &Options, target: &Target, progress: Progress) -> Report
     });
     let mut findings = findings.into_inner().expect("findings lock");
     findings.sort_by_key(|f| f.case);
-    let stopped = if stop.into_inner() {
+    let stopped = if interrupt.load(Ordering::Relaxed) {
+        Stopped::Interrupted
+    } else if stop.into_inner() {
         Stopped::FirstFailure
     } else if timed_out.into_inner() {
         Stopped::Time

@@ -46,9 +46,9 @@ pub struct ExploreResults {
     pub cases_per_s: f64,
     /// Seconds simulated per second of wall time, over all jobs; for a merge per second of `merged.seconds_sum`.
     pub simulated_per_wall: f64,
-    /// Why the run stopped: `done` (every planned case ran), `time` (the budget ran out) or `first_failure`. For a
-    /// merge, the first of `first_failure`, `time`, `done` that any part says: the whole ran every case only if
-    /// every part did.
+    /// Why the run stopped: `done` (every planned case ran), `time` (the budget ran out), `first_failure` or
+    /// `interrupted` (Ctrl-C). For a merge, the first of `interrupted`, `first_failure`, `time`, `done` that any
+    /// part says: the whole ran every case only if every part did.
     pub stopped: Stopped,
     /// The failing cases, shrunk, sorted by case.
     pub findings: Vec<FindingResult>,
@@ -252,7 +252,7 @@ pub fn merge(parts: Vec<ExploreResults>) -> Result<ExploreResults, MergeError> {
     let seconds_sum: f64 = parts.iter().map(ExploreResults::seconds_sum).sum();
     let cases: u64 = parts.iter().map(|p| p.cases).sum();
     let simulated_s: f64 = parts.iter().map(|p| p.simulated_s).sum();
-    let stopped = [Stopped::FirstFailure, Stopped::Time]
+    let stopped = [Stopped::Interrupted, Stopped::FirstFailure, Stopped::Time]
         .into_iter()
         .find(|s| parts.iter().any(|p| p.stopped == *s))
         .unwrap_or(Stopped::Done);
