@@ -150,13 +150,15 @@ fn explore_target(options: &explore::Options, target_name: &str, out: &Output) -
     human(
         out,
         &format!(
-            "exploring target {target_name} with seed {} on {} job{} ({} cases{}{})",
+            "exploring target {target_name} with seed {} on {} job{} ({}{shard})",
             options.seed,
             options.jobs,
             if options.jobs == 1 { "" } else { "s" },
-            options.cases,
-            shard,
-            options.time.map_or(String::new(), |t| format!(" or {}", humantime::format_duration(t)))
+            match (options.cases, options.time) {
+                (UNBOUNDED_CASES, Some(t)) => format!("for {}", humantime::format_duration(t)),
+                (cases, Some(t)) => format!("{} cases or {}", grouped(cases), humantime::format_duration(t)),
+                (cases, None) => format!("{} cases", grouped(cases)),
+            },
         ),
     );
     // Ctrl-C stops the run after the cases in progress; the summary and explore.json say what ran.
