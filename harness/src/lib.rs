@@ -30,9 +30,13 @@
 //! 6. [`hunt`]: [`hunt::check`] (the suite), [`hunt::twins`], [`hunt::mutants`] (planted bugs, kept apart from
 //!    the server), [`hunt::catalogue`] (mutation score), [`hunt::generate`] (proptest strategies for whole
 //!    scenarios), [`hunt::explore`] (runs and judges generated cases),
-//!    [`hunt::shrink`].
+//!    [`hunt::shrink`], [`hunt::matrix`] (every planted bug against every scenario).
 //! 7. [`report`]: [`report::check_report::CheckReport`] (the suite with the kernel checks and the catalogue
-//!    beside it) and the reporters, pure functions of it: table, JSON, Markdown.
+//!    beside it) and the reporters, pure functions of it: table, JSON, Markdown, JUnit;
+//!    [`report::explore_results`] (an exploration's document, and the merge of its shards);
+//!    [`report::results`] (`results.json`: every verdict and figure of the latest runs, versioned), drawn by
+//!    [`report::html`] and [`report::report_md`] with [`report::charts`], [`report::timeline`] and
+//!    [`report::svg`]; [`report::gate`] (benchmark figures against a saved baseline).
 //!
 //! [`prelude`] re-exports what a user's test needs (`Target`, `Scenario::suite`, `check`, `replay`, the server's
 //! building blocks). The binary (`harness/src/main.rs` and `harness/src/cli/`, one module per subcommand) sits

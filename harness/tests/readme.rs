@@ -87,6 +87,14 @@ fn every_example_of_a_simulated_command_is_what_the_command_prints() {
             .env("NO_COLOR", "1")
             .output()
             .unwrap();
+        assert_ne!(
+            output.status.code(),
+            Some(2),
+            "README.md:{}: `echo-harness {}` is a usage error now: {}",
+            example.line,
+            example.command,
+            String::from_utf8_lossy(&output.stderr)
+        );
         let printed = String::from_utf8_lossy(&output.stdout);
         let printed: Vec<String> = printed.lines().map(mask).collect();
         let mut at = 0;

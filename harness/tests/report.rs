@@ -77,11 +77,11 @@ fn the_gate_passes_on_its_own_baseline_and_fails_naming_a_worsened_figure() {
     };
     let saved = gate(&["--save-baseline", "baseline.json"]);
     assert_eq!(saved.status.code(), Some(0), "{}", text(&saved));
-    assert!(text(&saved).contains("baseline saved: baseline.json (4 figures)"), "{}", text(&saved));
+    assert!(text(&saved).contains("baseline saved: baseline.json (5 figures)"), "{}", text(&saved));
 
     let same = gate(&["--baseline", "baseline.json"]);
     assert_eq!(same.status.code(), Some(0), "{}", text(&same));
-    assert!(text(&same).contains("gate: 4 of 4 figures within 10% of the baseline: passed"), "{}", text(&same));
+    assert!(text(&same).contains("gate: 5 of 5 figures within 10% of the baseline: passed"), "{}", text(&same));
 
     write_benches(&benches, 0.8, 1.2);
     let worse = gate(&["--baseline", "baseline.json"]);
@@ -101,7 +101,8 @@ fn bad_report_input_gives_one_line_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("reports")).unwrap();
     std::fs::write(dir.path().join("reports/check.json"), "{\n  \"target\": 3,\n").unwrap();
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
+        (&["report", "--report-dir", "empty"], "nothing to report in empty"),
         (&["report"], "check.json:3:"),
         (
             &["report", "--report-dir", "elsewhere", "--baseline", "missing.json"],
@@ -117,4 +118,33 @@ fn bad_report_input_gives_one_line_and_exit_2() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn a_merge_keeps_the_findings_files_and_a_merge_missing_a_shard_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios"), dir.path().join("scenarios"))
+        .unwrap();
+    for k in 1..=3 {
+        let (shard, out) = (format!("{k}/3"), format!("shard-{k}"));
+        let args = ["explore", "--target", "ring_u16", "--seed", "5", "--cases", "45", "--keep-going", "--jobs", "1"];
+        let explored = echo_harness(&[&args[..], &["--shard", &shard, "--report-dir", &out]].concat(), dir.path());
+        assert_ne!(explored.status.code(), Some(2), "{}", text(&explored));
+    }
+    let all = echo_harness(&["report", "--merge", "shard-1", "shard-2", "shard-3", "--report-dir", "all"], dir.path());
+    assert_eq!(all.status.code(), Some(1), "ring_u16 is found in 45 cases: {}", text(&all));
+    let merged: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("all/explore.json")).unwrap()).unwrap();
+    assert_eq!(merged["cases"], 45);
+    let findings = merged["findings"].as_array().unwrap();
+    assert!(!findings.is_empty());
+    for f in findings {
+        let file = f["file"].as_str().unwrap();
+        assert!(file.starts_with("all/failures/") && dir.path().join(file).is_file(), "kept with the report: {f}");
+        assert!(f["replay"].as_str().unwrap().contains(file), "the replay runs the kept file: {f}");
+    }
+
+    let some = echo_harness(&["report", "--merge", "shard-1", "shard-3", "--report-dir", "some"], dir.path());
+    assert_eq!(some.status.code(), Some(1), "{}", text(&some));
+    assert!(text(&some).contains("only shards [1, 3] of 3 were merged"), "{}", text(&some));
 }

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::builder::TypedValueParser;
 use clap::Args;
 
@@ -45,9 +45,10 @@ pub struct ExploreArgs {
     /// Keep exploring after the first failure.
     #[arg(long)]
     pub keep_going: bool,
-    /// Where failing cases are written, and replayed from first on the next run.
-    #[arg(long, default_value = "reports/failures")]
-    pub failures: PathBuf,
+    /// Where failing cases are written, and replayed from first on the next run (default: the report
+    /// directory's failures/, so a shard's directory holds its files).
+    #[arg(long)]
+    pub failures: Option<PathBuf>,
     /// Run only share K of N of the cases (those whose index i has i % N == K-1), e.g. 2/3: N machines split one
     /// run, and their explore.json files merge into the whole run's.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
@@ -111,6 +112,14 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<u8> {
         stop_at_first: !keep_going,
         shard,
     };
+    let failures = failures.unwrap_or_else(|| report_dir.join("failures"));
+    if options.planned() == 0 {
+        bail!(
+            "--shard {} of --cases {} takes no case: use fewer shards or more cases",
+            options.shard.map_or(String::new(), |s| s.to_string()),
+            options.cases
+        );
+    }
     ensure_writable(&failures, "--failures")?;
     ensure_writable(&report_dir, "--report-dir")?;
     explore_target(&options, &target, &Output { failures: &failures, report_dir: &report_dir, json })

@@ -10,7 +10,7 @@ use clap::Args;
 
 use echo_harness::exit;
 use echo_harness::model::property::Verdict;
-use echo_harness::report::charts::charts;
+use echo_harness::report::charts::{charts, SLUGS};
 use echo_harness::report::check_report::CheckReport;
 use echo_harness::report::explore_results::{merge, ExploreResults};
 use echo_harness::report::gate::{self, Baseline, GateOutcome};
@@ -62,7 +62,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
     ensure_writable(&report_dir, "--report-dir")?;
     let mut said = Vec::new();
     if !shard_dirs.is_empty() {
-        let merged = merge_shards(&shard_dirs)?;
+        let merged = merge_shards(&shard_dirs, &report_dir)?;
         let path = report_dir.join("explore.json");
         std::fs::write(&path, merged.to_json()).with_context(|| format!("cannot write {}", path.display()))?;
         said.push(format!("merged {} shard(s): {} -> {}", shard_dirs.len(), merged.summary(), path.display()));
@@ -73,7 +73,14 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
     };
     let benchmarks = read_benchmarks(&bench_dir)?;
     let gate = baseline.map(|b| gate::compare(&b, &gate::metrics(&benchmarks), threshold));
-    let results = write_all(&report_dir, benchmarks, gate.as_ref())?;
+    let results = write_all(&report_dir, benchmarks, gate, None)?;
+    if results.is_empty() {
+        bail!(
+            "nothing to report in {} (no check.json, explore.json) nor in {} (no benchmark summary): run check, explore or the benches first",
+            report_dir.display(),
+            bench_dir.display()
+        );
+    }
     if let Some(path) = &save_baseline {
         let metrics = gate::metrics(&results.benchmarks);
         if metrics.is_empty() {
@@ -108,34 +115,51 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
             println!("baseline saved: {} ({} figures)", path.display(), gate::metrics(&results.benchmarks).len());
         }
     }
-    if let Some(gate) = &gate {
+    if let Some(gate) = &results.gate {
         eprint!("{}", gate::describe(gate));
     }
-    let gate_failed = gate.as_ref().is_some_and(|g| !g.passed());
-    Ok(if results.failed() || gate_failed { exit::FAILED } else { exit::HELD })
+    if let Some(m) = results.explore.as_ref().and_then(|e| e.merged.as_ref()).filter(|m| !m.complete) {
+        eprintln!(
+            "explore: only shards {:?} of {} were merged: the run's other cases were not explored",
+            m.shards, m.n
+        );
+    }
+    Ok(if results.failed() { exit::FAILED } else { exit::HELD })
 }
 
 /// Reads the latest results around `report_dir` and `benchmarks`, and writes results.json, index.html,
-/// REPORT.md (with charts/*.svg) and, when a check ran, junit.xml. Returns what it wrote.
-pub fn write_all(report_dir: &Path, benchmarks: Benchmarks, gate: Option<&GateOutcome>) -> anyhow::Result<Results> {
-    let check: Option<CheckReport> = read_optional(&report_dir.join("check.json"), "check report")?;
-    let explore: Option<ExploreResults> = read_optional(&report_dir.join("explore.json"), "explore results")?;
-    let results = Results { schema_version: results::SCHEMA_VERSION, stamp: stamp(), check, explore, benchmarks };
+/// REPORT.md (with charts/*.svg) and, when a check ran, junit.xml. Returns what it wrote. With `target`, an
+/// exploration of another target is left out (`check` of one server does not report another's findings).
+pub fn write_all(
+    report_dir: &Path,
+    benchmarks: Benchmarks,
+    gate: Option<GateOutcome>,
+    target: Option<&str>,
+) -> anyhow::Result<Results> {
+    let check: Option<CheckReport> = read_optional(&report_dir.join("check.json"), "a check report")?;
+    let explore: Option<ExploreResults> =
+        read_optional(&report_dir.join("explore.json"), "an explore results document")?;
+    let explore = explore.filter(|e| target.is_none_or(|t| e.target == t));
+    let results = Results { schema_version: results::SCHEMA_VERSION, stamp: stamp(), check, explore, benchmarks, gate };
     let charts = charts(&results);
     let failures = failure_views(&results);
     let chart_dir = report_dir.join("charts");
     std::fs::create_dir_all(&chart_dir).with_context(|| format!("cannot create {}", chart_dir.display()))?;
-    // Charts of an earlier report that this one does not draw would be read as current.
+    // Charts of an earlier report that this one does not draw would be read as current (only the harness's own
+    // files: the directory may hold the user's).
     for entry in std::fs::read_dir(&chart_dir).with_context(|| format!("cannot read {}", chart_dir.display()))? {
         let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "svg") {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let ours = (name.starts_with("failure-") && name.ends_with(".svg"))
+            || SLUGS.iter().any(|slug| name == format!("{slug}.svg"));
+        if ours {
             std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
         }
     }
     let mut files: Vec<(PathBuf, String)> = vec![
         (report_dir.join("results.json"), results::json(&results)),
-        (report_dir.join("index.html"), html::html(&results, &charts, &failures, gate)),
-        (report_dir.join("REPORT.md"), report_md::report_md(&results, &charts, &failures, gate)),
+        (report_dir.join("index.html"), html::html(&results, &charts, &failures)),
+        (report_dir.join("REPORT.md"), report_md::report_md(&results, &charts, &failures)),
     ];
     if let Some(check) = &results.check {
         files.push((report_dir.join("junit.xml"), junit::junit(check)));
@@ -157,13 +181,13 @@ pub fn write_all(report_dir: &Path, benchmarks: Benchmarks, gate: Option<&GateOu
 /// The benchmarks' summaries in `dir`, each `null` when that bench has not run.
 pub fn read_benchmarks(dir: &Path) -> anyhow::Result<Benchmarks> {
     Ok(Benchmarks {
-        throughput: read_optional(&dir.join("throughput.json"), "throughput benchmark summary")?,
-        explore: read_optional(&dir.join("catch.json"), "explore benchmark summary")?,
+        throughput: read_optional(&dir.join("throughput.json"), "a throughput benchmark summary")?,
+        explore: read_optional(&dir.join("catch.json"), "an explore benchmark summary")?,
     })
 }
 
 fn read_baseline(path: &Path) -> anyhow::Result<Baseline> {
-    match read_optional::<Baseline>(path, "benchmark baseline")? {
+    match read_optional::<Baseline>(path, "a benchmark baseline")? {
         Some(b) if b.schema_version == gate::BASELINE_VERSION => Ok(b),
         Some(b) => bail!(
             "{}: baseline schema version {} (this echo-harness reads {}): save it again with --save-baseline",
@@ -175,28 +199,33 @@ fn read_baseline(path: &Path) -> anyhow::Result<Baseline> {
     }
 }
 
-fn merge_shards(dirs: &[PathBuf]) -> anyhow::Result<ExploreResults> {
+/// Merges the shards' documents; each finding's scenario file is copied into `report_dir/failures/`, where
+/// the merged report (a CI artifact of its own) keeps it, and its replay command points there.
+fn merge_shards(dirs: &[PathBuf], report_dir: &Path) -> anyhow::Result<ExploreResults> {
     let mut parts = Vec::new();
+    let failures = report_dir.join("failures");
     for dir in dirs {
         let path = dir.join("explore.json");
-        match read_optional::<ExploreResults>(&path, "explore results")? {
-            Some(mut part) => {
-                // A shard's scenario files travel with its directory (a CI artifact): find them there.
-                for f in &mut part.findings {
-                    let file = Path::new(&f.file);
-                    let inside = file.components().skip(1).collect::<PathBuf>();
-                    let found =
-                        [file.to_path_buf(), dir.join(file), dir.join(inside)].into_iter().find(|p| p.is_file());
-                    if let Some(found) = found {
-                        f.file = found.display().to_string();
-                    }
-                }
-                parts.push(part)
+        let Some(mut part) = read_optional::<ExploreResults>(&path, "an explore results document")? else {
+            bail!("--merge {}: no explore.json there (run `explore --shard K/N --report-dir DIR`)", dir.display())
+        };
+        // A shard's scenario files travel with its directory (a CI artifact): find them by the path as written,
+        // or under the shard's directory by any trailing part of that path.
+        for f in &mut part.findings {
+            let file = PathBuf::from(&f.file);
+            let tails =
+                (0..file.components().count()).map(|skip| dir.join(file.components().skip(skip).collect::<PathBuf>()));
+            let Some(found) = std::iter::once(file.clone()).chain(tails).find(|p| p.is_file()) else { continue };
+            std::fs::create_dir_all(&failures).with_context(|| format!("cannot create {}", failures.display()))?;
+            let kept = failures.join(file.file_name().unwrap_or_default());
+            if found != kept {
+                std::fs::copy(&found, &kept)
+                    .with_context(|| format!("cannot copy {} to {}", found.display(), kept.display()))?;
             }
-            None => {
-                bail!("--merge {}: no explore.json there (run `explore --shard K/N --report-dir DIR`)", dir.display())
-            }
+            f.replay = f.replay.replace(&f.file, &kept.display().to_string());
+            f.file = kept.display().to_string();
         }
+        parts.push(part);
     }
     Ok(merge(parts)?)
 }

@@ -43,8 +43,13 @@ pub fn finish_check(report: &CheckReport, finish: &Finish) -> anyhow::Result<u8>
     let Finish { json, report_dir, started } = *finish;
     let report = &with_real_notes(report);
     write_reports(report, report_dir)?;
-    let benchmarks = super::report::read_benchmarks(Path::new(super::report::BENCH_DIR))?;
-    super::report::write_all(report_dir, benchmarks, None)?;
+    // The HTML and Markdown reports gather other commands' files too: one of them unreadable must not hide this
+    // check's verdict (check.md, check.json and junit.xml are written above).
+    let others = super::report::read_benchmarks(Path::new(super::report::BENCH_DIR))
+        .and_then(|benchmarks| super::report::write_all(report_dir, benchmarks, None, Some(&report.suite.target)));
+    if let Err(e) = others {
+        eprintln!("warning: index.html, REPORT.md and results.json not written: {e:#}");
+    }
     if json {
         println!("{}", json::json(report));
     } else {

@@ -131,18 +131,6 @@ pub enum Stopped {
     Interrupted,
 }
 
-impl Stopped {
-    /// The word the results document uses: `done`, `time` or `first_failure`.
-    pub fn word(self) -> &'static str {
-        match self {
-            Stopped::Done => "done",
-            Stopped::Time => "time",
-            Stopped::FirstFailure => "first_failure",
-            Stopped::Interrupted => "interrupted",
-        }
-    }
-}
-
 /// The variable proptest users set for a number of cases: `explore` honours it when `--cases` is not given, and a
 /// test that explores a server reads it through [`cases_from_env`].
 pub const CASES_ENV: &str = "PROPTEST_CASES";

@@ -17,6 +17,10 @@ pub struct Chart {
     pub svg: String,
 }
 
+/// The name of every chart [`charts`] may draw, so a new report can remove an old one's.
+pub const SLUGS: [&str; 5] =
+    ["throughput-stream", "throughput-pingpong", "catch-times", "explore-speed", "scenario-times"];
+
 /// The servers of the throughput benchmark, in the order the bench prints them.
 const PEERS: [(&str, &str); 4] = [
     ("builtin", "built-in server"),

@@ -204,6 +204,16 @@ pub enum MergeError {
         /// This part's value.
         found: String,
     },
+    /// A share outside `1..=n`: the document was not written by `explore --shard`.
+    #[error("part {part} claims shard {k}/{n}, which no run has (K/N needs 1 <= K <= N)")]
+    BadShard {
+        /// The part.
+        part: usize,
+        /// The share it claims.
+        k: u64,
+        /// The shard count it claims.
+        n: u64,
+    },
     /// The same share twice: its cases would count twice.
     #[error("shard {k}/{n} is in part {first} and again in part {again}")]
     DuplicateShard {
@@ -241,6 +251,9 @@ pub fn merge(parts: Vec<ExploreResults>) -> Result<ExploreResults, MergeError> {
             return Err(MergeError::Mismatch { part: number, field, expected, found });
         }
         for k in shares {
+            if !(1..=n).contains(&k) {
+                return Err(MergeError::BadShard { part: number, k, n });
+            }
             if let Some(&first) = owner.get(&k) {
                 return Err(MergeError::DuplicateShard { k, n, first, again: number });
             }

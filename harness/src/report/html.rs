@@ -24,18 +24,28 @@ pub fn esc(text: &str) -> String {
 }
 
 fn verdict(v: Verdict) -> String {
-    let (class, word) = match v {
-        Verdict::Pass => ("pass", "pass"),
-        Verdict::Fail => ("fail", "FAIL"),
-        Verdict::Skip => ("skip", "skip"),
-    };
-    format!("<span class=\"{class}\">{word}</span>")
+    match v {
+        Verdict::Pass => badge(true, "pass"),
+        Verdict::Fail => badge(false, "FAIL"),
+        Verdict::Skip => "<span class=\"skip\">skip</span>".into(),
+    }
+}
+
+/// `word`, green when `good`, red otherwise.
+fn badge(good: bool, word: &str) -> String {
+    format!("<span class=\"{}\">{word}</span>", if good { "pass" } else { "fail" })
 }
 
 /// The page.
-pub fn html(results: &Results, charts: &[Chart], failures: &[FailureView], gate: Option<&GateOutcome>) -> String {
+pub fn html(results: &Results, charts: &[Chart], failures: &[FailureView]) -> String {
     let mut o = String::new();
-    let failed = results.failed() || gate.is_some_and(|g| !g.passed());
+    let gate = results.gate.as_ref();
+    let failed = results.failed();
+    let (badge, word) = match (failed, results.is_empty()) {
+        (true, _) => ("fail", "failures"),
+        (false, true) => ("skip", "nothing recorded"),
+        (false, false) => ("pass", "all held"),
+    };
     let _ = write!(
         o,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>echo-harness report</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
@@ -44,8 +54,8 @@ pub fn html(results: &Results, charts: &[Chart], failures: &[FailureView], gate:
     let _ = writeln!(
         o,
         "<h1>echo-harness report <span class=\"badge {}\">{}</span></h1>\n<p>Generated {} by echo-harness {}{} on {} cores ({} {}). Schema version {}.</p>",
-        if failed { "fail" } else { "pass" },
-        if failed { "failures" } else { "all held" },
+        badge,
+        word,
         esc(&s.generated_at),
         esc(&s.tool_version),
         s.git_commit.as_deref().map_or(String::new(), |c| format!(" at commit <code>{}</code>", esc(c))),
@@ -214,11 +224,8 @@ fn contents(o: &mut String, results: &Results, charts: &[Chart], failures: &[Fai
 fn gate_section(o: &mut String, gate: &GateOutcome) {
     let _ = writeln!(
         o,
-        "<h2 id=\"gate\">Benchmark gate</h2>\n<p>{} of {} figures within {:.0}% of the baseline: {}.</p>",
-        gate.compared.len() - gate.regressions().count(),
-        gate.compared.len(),
-        gate.threshold * 100.0,
-        if gate.passed() { verdict(Verdict::Pass) } else { verdict(Verdict::Fail) }
+        "<h2 id=\"gate\">Benchmark gate</h2>\n<p>{}</p>",
+        badge(gate.passed(), &esc(&super::gate::summary(gate)))
     );
     o.push_str("<table><tr><th>figure</th><th>baseline</th><th>now</th><th>worse by</th></tr>\n");
     for c in &gate.compared {
@@ -254,7 +261,7 @@ fn catalogue_section(o: &mut String, c: &crate::hunt::catalogue::CatalogueReport
             "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{:.2} s</td></tr>",
             esc(&m.name),
             esc(&m.bug),
-            if m.caught { verdict(Verdict::Pass).replace("pass", "yes") } else { verdict(Verdict::Fail).replace("FAIL", "NO") },
+            if m.caught { badge(true, "yes") } else { badge(false, "NO") },
             esc(m.property.as_deref().unwrap_or("-")),
             esc(m.scenario.as_deref().unwrap_or("-")),
             esc(m.minimal_text.as_deref().unwrap_or("-")),
@@ -323,11 +330,7 @@ fn benchmarks_section(o: &mut String, results: &Results, charts: &[Chart]) {
             esc(t.get("name").and_then(|n| n.as_str()).unwrap_or("?")),
             t.get("value").and_then(|v| v.as_f64()).unwrap_or(f64::NAN),
             bound,
-            if met {
-                verdict(Verdict::Pass).replace("pass", "met")
-            } else {
-                verdict(Verdict::Fail).replace("FAIL", "NOT MET")
-            }
+            if met { badge(true, "met") } else { badge(false, "NOT MET") }
         );
     }
     o.push_str("</table>\n");

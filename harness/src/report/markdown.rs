@@ -119,7 +119,7 @@ pub fn markdown(report: &CheckReport) -> String {
         let _ = writeln!(out, "\n## Failures\n");
         for p in failures {
             let e = &p.evidence;
-            let _ = writeln!(out, "### {}\n\n{}\n", p.name, e.detail);
+            let _ = writeln!(out, "### {}\n\n{}\n", p.name, code(&e.detail));
             if let Some(replay) = &e.replay {
                 let _ = writeln!(out, "Replay: `{replay}`\n");
             }
@@ -129,6 +129,16 @@ pub fn markdown(report: &CheckReport) -> String {
         }
     }
     out
+}
+
+/// `text` as an inline code span, so that evidence (payload bytes with `\\`, `*`, `_`, `<`) shows as it is: the
+/// fence is one backtick longer than the longest run of backticks in it, and newlines become spaces.
+pub fn code(text: &str) -> String {
+    let text = text.replace('\n', " ");
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') { " " } else { "" };
+    format!("{fence}{pad}{text}{pad}{fence}")
 }
 
 fn md_cell(text: &str) -> String {

@@ -4,8 +4,8 @@
 use std::fmt::Write;
 
 use super::charts::Chart;
-use super::gate::{describe, GateOutcome};
-use super::markdown::markdown;
+use super::gate::describe;
+use super::markdown::{code, markdown};
 use super::results::Results;
 use super::timeline::FailureView;
 
@@ -15,7 +15,7 @@ pub fn failure_svg(i: usize) -> String {
 }
 
 /// The Markdown report.
-pub fn report_md(results: &Results, charts: &[Chart], failures: &[FailureView], gate: Option<&GateOutcome>) -> String {
+pub fn report_md(results: &Results, charts: &[Chart], failures: &[FailureView]) -> String {
     let mut o = String::new();
     let s = &results.stamp;
     let _ = writeln!(
@@ -29,19 +29,34 @@ pub fn report_md(results: &Results, charts: &[Chart], failures: &[FailureView], 
         s.machine.arch,
         results.schema_version
     );
-    if let Some(gate) = gate {
+    if let Some(gate) = &results.gate {
         let _ = writeln!(o, "## Benchmark gate\n\n```text\n{}```\n", describe(gate));
     }
     match &results.check {
         Some(check) => {
-            // check.md's sections, one level down.
+            // check.md's sections, every heading one level down (outside code blocks).
             let body = markdown(check);
             let body = body.split_once('\n').map_or("", |(_, rest)| rest);
-            let mut shifted =
-                body.replace("\n## ", "\n### ").replace("\n### Failures", "\n### Failures (first of each property)");
+            let mut fenced = false;
+            let mut shifted: String = body
+                .split_inclusive('\n')
+                .map(|line| {
+                    fenced ^= line.starts_with("```");
+                    if !fenced && line.starts_with('#') {
+                        format!("#{line}")
+                    } else {
+                        line.to_string()
+                    }
+                })
+                .collect();
+            shifted = shifted.replace("\n### Failures\n", "\n### Failures (first of each property)\n");
             if let Some(catalogue) = &check.catalogue {
-                // The catalogue's table is in check.md already; the matrix goes after it.
-                shifted.push_str(&matrix_md(catalogue));
+                // The matrix goes right after the catalogue's table, before the failures.
+                let matrix = matrix_md(catalogue);
+                match shifted.find("\n### Failures") {
+                    Some(at) => shifted.insert_str(at, &matrix),
+                    None => shifted.push_str(&matrix),
+                }
             }
             let _ = writeln!(o, "## Check{shifted}");
         }
@@ -55,7 +70,7 @@ pub fn report_md(results: &Results, charts: &[Chart], failures: &[FailureView], 
                 "- case {}: `{}` failed: {} (shrunk {} → {}); replay: `{}`",
                 f.case,
                 f.property,
-                f.detail.replace('\n', " "),
+                code(&f.detail),
                 f.original_size,
                 f.shrunk_size,
                 f.replay
@@ -72,7 +87,7 @@ pub fn report_md(results: &Results, charts: &[Chart], failures: &[FailureView], 
     if !failures.is_empty() {
         o.push_str("## Failures and their timelines\n\n");
         for (i, f) in failures.iter().enumerate() {
-            let _ = writeln!(o, "### {}\n\n{}\n", f.title, f.detail);
+            let _ = writeln!(o, "### {}\n\n{}\n", f.title, code(&f.detail));
             if let Some(replay) = &f.replay {
                 let _ = writeln!(o, "Replay: `{replay}`\n");
             }

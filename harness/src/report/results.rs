@@ -7,10 +7,11 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::check_report::CheckReport;
 use super::explore_results::ExploreResults;
+pub use super::gate::Benchmarks;
+use super::gate::GateOutcome;
 
 /// The version of this document's layout: raised whenever a key is renamed or removed, or changes meaning.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -39,16 +40,6 @@ pub struct Machine {
     pub arch: String,
 }
 
-/// The benchmarks' own summaries, as they wrote them (`cargo bench --bench peers` and `--bench explore`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Benchmarks {
-    /// `throughput.json`: the built-in server beside plain echo, a copy loop and the tutorial's Python server,
-    /// with the targets and whether each was met.
-    pub throughput: Option<Value>,
-    /// `catch.json`: exploration speed, harness overhead against bare turmoil, time to catch each planted bug.
-    pub explore: Option<Value>,
-}
-
 /// The whole document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Results {
@@ -63,12 +54,28 @@ pub struct Results {
     pub explore: Option<ExploreResults>,
     /// The latest benchmark summaries.
     pub benchmarks: Benchmarks,
+    /// The benchmark gate's outcome, when `report --baseline` ran it.
+    pub gate: Option<GateOutcome>,
 }
 
 impl Results {
-    /// Whether anything recorded failed: a property, a kernel check, the catalogue, or a finding of `explore`.
+    /// Whether anything recorded failed: a property, a kernel check, the catalogue, a finding of `explore`, an
+    /// exploration merged from fewer shards than its run had (its cases were not all run), or the gate.
     pub fn failed(&self) -> bool {
-        self.check.as_ref().is_some_and(|c| !c.held()) || self.explore.as_ref().is_some_and(|e| !e.findings.is_empty())
+        self.check.as_ref().is_some_and(|c| !c.held())
+            || self
+                .explore
+                .as_ref()
+                .is_some_and(|e| !e.findings.is_empty() || e.merged.as_ref().is_some_and(|m| !m.complete))
+            || self.gate.as_ref().is_some_and(|g| !g.passed())
+    }
+
+    /// Whether it records anything at all: a check, an exploration or a benchmark.
+    pub fn is_empty(&self) -> bool {
+        self.check.is_none()
+            && self.explore.is_none()
+            && self.benchmarks.throughput.is_none()
+            && self.benchmarks.explore.is_none()
     }
 }
 
@@ -76,7 +83,7 @@ impl Results {
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     /// The file exists but cannot be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         /// The file.
         path: String,
@@ -84,7 +91,7 @@ pub enum ReadError {
         source: std::io::Error,
     },
     /// The file is not the JSON document expected there.
-    #[error("{path}:{line}:{column}: not a {what} document: {message}")]
+    #[error("{path}:{line}:{column}: not {what}: {message}")]
     Json {
         /// The file.
         path: String,

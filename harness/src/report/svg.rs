@@ -68,11 +68,17 @@ pub struct Marker {
 /// The kinds of timeline events; each is drawn in its own colour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MarkerKind {
+    /// A link cut (partition, random failure) or its repair.
     Partition,
+    /// A hold of a link's bytes, or its release.
     Hold,
+    /// The server crashed, stopped, started or bounced.
     Restart,
+    /// A connection reset: by a client, or a link given up.
     Reset,
+    /// A connection closed: by a client on purpose, or by the server first.
     Close,
+    /// Anything else: a refused connect, a failed run.
     Other,
 }
 

@@ -192,6 +192,7 @@ fn sample_results() -> Results {
             })),
             explore: None,
         },
+        gate: None,
     }
 }
 
@@ -223,7 +224,7 @@ fn results_json_snapshot_keeps_absent_parts_as_null_and_reads_back() {
 
 #[test]
 fn html_snapshot() {
-    insta::assert_snapshot!(html(&sample_results(), &charts(&sample_results()), &[sample_failure()], None));
+    insta::assert_snapshot!(html(&sample_results(), &charts(&sample_results()), &[sample_failure()]));
 }
 
 #[test]
@@ -232,7 +233,7 @@ fn html_has_every_section_the_charts_the_matrix_and_the_failure_timeline() {
     let charts = charts(&results);
     let slugs: Vec<&str> = charts.iter().map(|c| c.slug.as_str()).collect();
     assert_eq!(slugs, ["throughput-stream", "throughput-pingpong", "scenario-times"]);
-    let page = html(&results, &charts, &[sample_failure()], None);
+    let page = html(&results, &charts, &[sample_failure()]);
     for id in ["properties", "scenarios", "kernel", "catalogue", "benchmarks", "failures"] {
         assert!(page.contains(&format!("id=\"{id}\"")), "section {id}");
     }
@@ -247,6 +248,14 @@ fn html_has_every_section_the_charts_the_matrix_and_the_failure_timeline() {
 }
 
 #[test]
+fn evidence_goes_into_markdown_as_code_whatever_backticks_it_holds() {
+    assert_eq!(super::markdown::code("got \"\\xd1*_x_\""), "`got \"\\xd1*_x_\"`");
+    assert_eq!(super::markdown::code("a `b` c"), "``a `b` c``");
+    assert_eq!(super::markdown::code("`x"), "`` `x ``");
+    assert_eq!(super::markdown::code("two\nlines"), "`two lines`");
+}
+
+#[test]
 fn report_md_snapshot() {
-    insta::assert_snapshot!(report_md(&sample_results(), &charts(&sample_results()), &[sample_failure()], None));
+    insta::assert_snapshot!(report_md(&sample_results(), &charts(&sample_results()), &[sample_failure()]));
 }

@@ -116,11 +116,12 @@ fn close_streak(markers: &mut [Marker], (marker, count, last): (usize, usize, f6
 /// The marker kind of a timeline fault ([`crate::model::scenario::Action::describe`]'s words).
 fn fault_kind(action: &str) -> MarkerKind {
     let a = action.to_ascii_lowercase();
-    if a.contains("partition") || a.contains("fail") {
+    let word = |w: &str| a.split(|c: char| !c.is_ascii_alphanumeric()).any(|x| x == w);
+    if a.contains("partition") || a.contains("fail") || word("repair") {
         MarkerKind::Partition
     } else if a.contains("hold") || a.contains("release") {
         MarkerKind::Hold
-    } else if a.contains("restart") || a.contains("crash") || a.contains("bounce") || a.contains("kill") {
+    } else if ["restart", "crash", "bounce", "kill", "stop", "start"].iter().any(|w| a.contains(w)) {
         MarkerKind::Restart
     } else if a.contains("reset") {
         MarkerKind::Reset
@@ -129,14 +130,22 @@ fn fault_kind(action: &str) -> MarkerKind {
     }
 }
 
-/// The first `at N.NNNs` in an oracle's evidence.
+/// The last `at N.NNNs` in an oracle's evidence: evidence names the cause before the effect ("after client-0
+/// closed at 0.011s, client-2's connect at 0.200s failed"), and the effect is where the property broke.
 fn broke_at(detail: &str) -> Option<f64> {
-    detail.match_indices("at ").find_map(|(i, _)| {
-        let rest = &detail[i + 3..];
-        let number: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
-        let after = rest[number.len()..].chars().next();
-        (number.contains('.') && after == Some('s')).then(|| number.parse().ok()).flatten()
-    })
+    detail
+        .match_indices("at ")
+        .filter_map(|(i, _)| {
+            // `at` as a word: not the end of "that" or "format".
+            if detail[..i].chars().next_back().is_some_and(|c| c.is_alphanumeric()) {
+                return None;
+            }
+            let rest = &detail[i + 3..];
+            let number: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+            let after = rest[number.len()..].chars().next();
+            (number.contains('.') && after == Some('s')).then(|| number.parse().ok()).flatten()
+        })
+        .last()
 }
 
 #[cfg(test)]
@@ -195,5 +204,11 @@ mod tests {
         assert_eq!(broke_at("closed by the server at 0.614s after 612 ms"), Some(0.614));
         assert_eq!(broke_at("look at 3 things, then at 1.5s"), Some(1.5));
         assert_eq!(broke_at("the server kept 2 connections open"), None);
+        assert_eq!(
+            broke_at("after client-0 closed abruptly (FIN) at 0.011s, client-2's connect at 0.200s failed"),
+            Some(0.2),
+            "the effect, not the cause"
+        );
+        assert_eq!(broke_at("a payload that 1.5s long"), None, "`at` inside a word is not a time");
     }
 }
