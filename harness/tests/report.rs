@@ -148,3 +148,31 @@ fn a_merge_keeps_the_findings_files_and_a_merge_missing_a_shard_fails() {
     assert_eq!(some.status.code(), Some(1), "{}", text(&some));
     assert!(text(&some).contains("only shards [1, 3] of 3 were merged"), "{}", text(&some));
 }
+
+#[test]
+fn ctrl_c_during_a_black_box_check_reports_what_ran_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = format!("python3 {}/harness/tests/servers/correct.py {{port}}", env!("CARGO_MANIFEST_DIR"));
+    let child = Command::new(BIN)
+        .args(["check", "--target", &server, "--report-dir", "reports"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The twelve properties take about 25 s; two seconds in, a few have run.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    // SAFETY: kill(2) on the child's own pid.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(130), "{said}");
+    assert!(said.contains("not run: interrupted (Ctrl-C)"), "the properties not run say why: {said}");
+    assert!(said.contains("interrupted (Ctrl-C): the report covers what ran before it"), "{said}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("reports/check.json")).unwrap()).unwrap();
+    let run = report["properties"].as_array().unwrap().iter().filter(|p| p["verdict"] == "pass").count();
+    assert!(run >= 1, "what ran before Ctrl-C is reported: {report}");
+}

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 
 use anyhow::{bail, Context};
 use clap::builder::TypedValueParser;
@@ -19,8 +20,8 @@ use echo_harness::sim::target::Target;
 
 use super::dirs::ensure_writable;
 use super::shared::{
-    all_cores, finish_check, load_scenarios, progress_bar, resolve_target, runtime_killing_servers_on_ctrl_c, tick,
-    Finish,
+    all_cores, finish_check, load_scenarios, progress_bar, resolve_target, runtime_stopping_on_ctrl_c, tick, Finish,
+    INTERRUPTED,
 };
 
 /// `check`'s flags.
@@ -136,7 +137,7 @@ fn check_real(
     finish: &Finish,
 ) -> anyhow::Result<u8> {
     let scenarios = load_scenarios(dir)?;
-    let ctrl_c = runtime_killing_servers_on_ctrl_c()?;
+    let ctrl_c = runtime_stopping_on_ctrl_c(Some(&INTERRUPTED))?;
     if let RealTarget::External(Server::Command(template)) = target {
         // A server that cannot start is an input error, not a failed property.
         ctrl_c.block_on(launch::ensure_starts(template, launch::DEFAULT_STARTUP))?;
@@ -145,12 +146,23 @@ fn check_real(
     // other's connections.
     let jobs = if matches!(target, RealTarget::External(Server::Addr(_))) { 1 } else { all_cores(jobs) };
     let bar = progress_bar(scenarios.len(), "scenarios on real sockets");
-    let mut report = CheckReport::of(check::check_real_with(&scenarios, target, jobs, &|name| tick(&bar, name)));
+    let progress = |name: &str| tick(&bar, name);
+    let mut report = CheckReport::of(check::check_real_with(&scenarios, target, jobs, &progress, &INTERRUPTED));
     bar.finish_and_clear();
-    if with_kernel {
+    if with_kernel && !INTERRUPTED.load(Ordering::Relaxed) {
         report.kernel = kernel_checks();
     }
-    finish_check(&report, finish)
+    interrupted(finish_check(&report, finish)?)
+}
+
+/// The exit code of a check that Ctrl-C may have cut short: 130 when it was and nothing failed in what ran (a
+/// cut run has not passed), else `code`.
+fn interrupted(code: u8) -> anyhow::Result<u8> {
+    if !INTERRUPTED.load(Ordering::Relaxed) {
+        return Ok(code);
+    }
+    println!("interrupted (Ctrl-C): the report covers what ran before it");
+    Ok(if code == echo_harness::exit::HELD { 130 } else { code })
 }
 
 /// `check` against a server outside the process, over real sockets.
@@ -158,10 +170,10 @@ fn check_blackbox(server: &Server, transform: Transform, finish: &Finish) -> any
     let options = blackbox::Options { transform, ..blackbox::Options::default() };
     let bar = progress_bar(blackbox::PROPERTIES.len(), "black-box properties");
     let progress = |name: &str| tick(&bar, name);
-    let checked = blackbox::check_with(server, &options, &progress);
-    let report = CheckReport::of(runtime_killing_servers_on_ctrl_c()?.block_on(checked)?);
+    let checked = blackbox::check_with(server, &options, &progress, &INTERRUPTED);
+    let report = CheckReport::of(runtime_stopping_on_ctrl_c(Some(&INTERRUPTED))?.block_on(checked)?);
     bar.finish_and_clear();
-    finish_check(&report, finish)
+    interrupted(finish_check(&report, finish)?)
 }
 
 /// The kernel checks, with a spinner while they time real sockets.

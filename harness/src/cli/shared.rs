@@ -77,6 +77,14 @@ fn with_real_notes(report: &CheckReport) -> CheckReport {
 /// A runtime whose Ctrl-C (SIGINT), SIGTERM or SIGHUP kills the servers the harness started before leaving
 /// (exit 130). (A SIGKILL cannot be caught: then each server's watchdog kills it, see `launch::WATCHDOG`.)
 pub fn runtime_killing_servers_on_ctrl_c() -> anyhow::Result<tokio::runtime::Runtime> {
+    runtime_stopping_on_ctrl_c(None)
+}
+
+/// [`runtime_killing_servers_on_ctrl_c`], except that with `interrupt` the first Ctrl-C only sets it (the run
+/// stops after the work in progress, then reports what ran); a second Ctrl-C, SIGTERM or SIGHUP kill and leave.
+pub fn runtime_stopping_on_ctrl_c(
+    interrupt: Option<&'static std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<tokio::runtime::Runtime> {
     use tokio::signal::unix::{signal, SignalKind};
     let rt = runtime()?;
     let signals = rt.block_on(async {
@@ -93,8 +101,17 @@ pub fn runtime_killing_servers_on_ctrl_c() -> anyhow::Result<tokio::runtime::Run
             }
         }
         let [int, term, hup] = signals;
+        let interrupted = async move {
+            let mut int = int;
+            if let (Some(flag), Some(signal)) = (interrupt, int.as_mut()) {
+                signal.recv().await;
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                eprintln!("\ninterrupted: finishing what runs now, then reporting (Ctrl-C again to stop at once)");
+            }
+            next(int).await
+        };
         tokio::select! {
-            _ = next(int) => {}
+            _ = interrupted => {}
             _ = next(term) => {}
             _ = next(hup) => {}
         }
@@ -157,8 +174,8 @@ pub fn load_scenarios(dir: &Path) -> anyhow::Result<Vec<Scenario>> {
     Ok(scenarios)
 }
 
-/// Set by the first Ctrl-C after [`interrupt_on_ctrl_c`].
-static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Set by the first Ctrl-C after [`interrupt_on_ctrl_c`] (or in a runtime from [`runtime_stopping_on_ctrl_c`]).
+pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// A flag the first Ctrl-C (SIGINT) sets instead of ending the process, so a long run can stop, print what it
 /// measured and write its reports; a second Ctrl-C ends the process at once, as usual.

@@ -1,7 +1,7 @@
 //! The suite: every scenario under every one of its seeds, run (in the simulator or on real sockets), judged
 //! by the oracles and tallied per property into a [`SuiteReport`].
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -65,11 +65,18 @@ pub fn check_with(scenarios: &[Scenario], target: &Target, jobs: usize, progress
 /// Runs every scenario under each of its seeds on real sockets on 127.0.0.1 (see [`crate::real::runner`]), `jobs`
 /// scenarios at a time. Each seed runs once: real timing is not reproducible, so determinism is not judged.
 pub fn check_real(scenarios: &[Scenario], target: &RealTarget, jobs: usize) -> SuiteReport {
-    check_real_with(scenarios, target, jobs, &|_| {})
+    check_real_with(scenarios, target, jobs, &|_| {}, &AtomicBool::new(false))
 }
 
-/// [`check_real`], telling `progress` of each scenario as it finishes.
-pub fn check_real_with(scenarios: &[Scenario], target: &RealTarget, jobs: usize, progress: Progress) -> SuiteReport {
+/// [`check_real`], telling `progress` of each scenario as it finishes, and starting no further scenario once
+/// `interrupt` is set (a Ctrl-C handler sets it): those are skipped, and say so.
+pub fn check_real_with(
+    scenarios: &[Scenario],
+    target: &RealTarget,
+    jobs: usize,
+    progress: Progress,
+    interrupt: &AtomicBool,
+) -> SuiteReport {
     let started = Instant::now();
     let next = AtomicUsize::new(0);
     let outcomes: Mutex<Vec<Option<ScenarioOutcome>>> = Mutex::new((0..scenarios.len()).map(|_| None).collect());
@@ -85,7 +92,9 @@ pub fn check_real_with(scenarios: &[Scenario], target: &RealTarget, jobs: usize,
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(scenario) = scenarios.get(i) else { break };
                     let began = Instant::now();
-                    let outcome = match real::unsupported(scenario, target) {
+                    let unsupported = real::unsupported(scenario, target);
+                    let interrupted = interrupt.load(Ordering::Relaxed).then(|| "not run: interrupted (Ctrl-C)".into());
+                    let outcome = match interrupted.or(unsupported) {
                         Some(reason) => {
                             ScenarioOutcome { judged: Vec::new(), runs: 0, seconds: 0.0, skipped: Some(reason) }
                         }

@@ -195,14 +195,16 @@ pub const PROPERTIES: [Property; 12] = [
 
 /// Runs every property against `server` and gathers them into a report like the simulated suite's.
 pub async fn check(server: &Server, options: &Options) -> Result<SuiteReport, LaunchError> {
-    check_with(server, options, &|_| {}).await
+    check_with(server, options, &|_| {}, &std::sync::atomic::AtomicBool::new(false)).await
 }
 
-/// [`check`], telling `progress` the name of each property as it starts: for a progress bar.
+/// [`check`], telling `progress` the name of each property as it starts (for a progress bar), and running no
+/// further property once `interrupt` is set (a Ctrl-C handler sets it): those are skipped, and say so.
 pub async fn check_with(
     server: &Server,
     options: &Options,
     progress: &(dyn Fn(&str) + Sync),
+    interrupt: &std::sync::atomic::AtomicBool,
 ) -> Result<SuiteReport, LaunchError> {
     if let Server::Command(template) = server {
         ensure_starts(template, options.startup).await?;
@@ -210,8 +212,12 @@ pub async fn check_with(
     let started = Instant::now();
     let mut properties = Vec::new();
     for property in &PROPERTIES {
-        progress(property.name);
-        let (verdict, detail) = run_property(property, server, options).await?;
+        let (verdict, detail) = if interrupt.load(std::sync::atomic::Ordering::Relaxed) {
+            (Verdict::Skip, "not run: interrupted (Ctrl-C)".to_string())
+        } else {
+            progress(property.name);
+            run_property(property, server, options).await?
+        };
         tracing::debug!(property = property.name, ?verdict, %detail);
         properties.push(PropertyReport {
             name: property.name.into(),
