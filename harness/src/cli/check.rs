@@ -19,9 +19,9 @@ use echo_harness::report::check_report::CheckReport;
 use echo_harness::sim::target::Target;
 
 use super::dirs::ensure_writable;
+use super::finish::{finish_check, Finish};
 use super::shared::{
-    all_cores, finish_check, load_scenarios, progress_bar, resolve_target, runtime_stopping_on_ctrl_c, tick, Finish,
-    INTERRUPTED,
+    all_cores, load_scenarios, progress_bar, resolve_target, runtime_stopping_on_ctrl_c, tick, INTERRUPTED,
 };
 
 /// `check`'s flags.
