@@ -223,3 +223,18 @@ ms = 2
 "#;
     backends_agree("latency", &scenario(timeline, "", false));
 }
+
+/// A server outside the harness takes no `[server]` settings: a scenario that sets a policy (an idle timeout, a
+/// connection limit) is skipped for it, with the reason, instead of blaming it for a policy it was never given
+/// (`connection_limit` failed the tutorial's correct server on liveness before this rule).
+#[test]
+fn scenarios_that_set_a_server_policy_are_skipped_for_an_outside_server() {
+    let toml = "seeds = [1]\n[server]\nidle_timeout_ms = 150\nmax_connections = 2\n[[clients]]\nmessages = [{ text = \"hi\" }]\n";
+    let scenario = Scenario::parse(Path::new("policy.toml"), toml).unwrap();
+    let outside = RealTarget::External(echo_harness::real::launch::Server::Command("python3 correct.py {port}".into()));
+    let why = unsupported(&scenario, &outside).expect("skipped for a command");
+    assert!(why.contains("idle_timeout_ms = 150, max_connections = 2"), "{why}");
+    assert_eq!(unsupported(&scenario, &RealTarget::Builtin), None, "the built-in server is given them");
+    let plain = Scenario::parse(Path::new("plain.toml"), "seeds = [1]\n[[clients]]\nmessages = [{ text = \"hi\" }]\n");
+    assert_eq!(unsupported(&plain.unwrap(), &outside), None);
+}

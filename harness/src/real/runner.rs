@@ -76,6 +76,23 @@ pub fn unsupported(scenario: &Scenario, target: &RealTarget) -> Option<String> {
     if matches!(target, RealTarget::External(Server::Addr(_))) && scenario.restarts_server() {
         return Some("it restarts the server, and the harness did not start this one".into());
     }
+    // The oracles judge a server by the policy those settings give it; an outside server was not given them and
+    // its policy is unknown, so its idle closes and its backlog would be blamed on it (a false alarm on a
+    // correct server, e.g. connection_limit against the tutorial's server).
+    let config = &scenario.server.config;
+    let settings: Vec<String> = [
+        config.idle_timeout.map(|t| format!("idle_timeout_ms = {}", t.as_millis())),
+        config.max_connections.map(|n| format!("max_connections = {n}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if matches!(target, RealTarget::External(_)) && !settings.is_empty() {
+        return Some(format!(
+            "it sets [server] {}, and a server outside the harness takes no [server] settings",
+            settings.join(", ")
+        ));
+    }
     None
 }
 
