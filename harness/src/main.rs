@@ -52,10 +52,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
-        .with_ansi(
-            std::io::IsTerminal::is_terminal(&std::io::stderr())
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-        )
+        .with_ansi(cli::shared::colour_on(std::io::IsTerminal::is_terminal(&std::io::stderr())))
         .init();
     let outcome = match cli.command {
         Command::Serve(args) => cli::serve::serve(args),

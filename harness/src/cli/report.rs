@@ -17,6 +17,7 @@ use echo_harness::report::gate::{self, Baseline, GateOutcome};
 use echo_harness::report::results::{self, read_optional, Benchmarks, Machine, Results, Stamp};
 use echo_harness::report::timeline::{timeline, FailureView};
 use echo_harness::report::{html, junit, report_md, svg};
+use echo_harness::sim::target::Target;
 
 use super::dirs::ensure_writable;
 use super::shared::resolve_target;
@@ -256,82 +257,67 @@ fn stamp() -> Stamp {
 /// Every failure of the results, with the timeline of its run where it replays exactly (the simulator's runs,
 /// against the built-in server or a planted bug).
 fn failure_views(results: &Results) -> Vec<FailureView> {
-    let mut out = Vec::new();
+    let mut out: Vec<FailureView> = Vec::new();
+    // The timeline of `scenario` (a file or a suite scenario) under `seed`, or why there is none.
+    let drawn =
+        |count: usize, target: Result<&Target, String>, scenario: &str, seed: u64, property: &str, detail: &str| {
+            if count >= MAX_TIMELINES {
+                return Err(format!("only the first {MAX_TIMELINES} failures are drawn"));
+            }
+            let scenario = echo_harness::hunt::replay::find(scenario)?;
+            let (run, _) = echo_harness::hunt::run::run_once(&scenario, seed, target?);
+            Ok(svg::timeline(&timeline(&run, property, detail)))
+        };
     if let Some(check) = &results.check {
         let suite = &check.suite;
-        let target = (suite.backend == "sim").then(|| resolve_target(&suite.target).ok()).flatten();
+        let target = match (suite.backend.as_str(), resolve_target(&suite.target)) {
+            ("sim", Ok(target)) => Ok(target),
+            ("sim", Err(_)) => Err(format!("target `{}` is built by its own crate: replay it there", suite.target)),
+            _ => Err("runs on real sockets do not replay exactly; the replay command reruns the scenario".to_string()),
+        };
         for scenario in &suite.scenarios {
             for p in scenario.properties.iter().filter(|p| p.verdict == Verdict::Fail) {
                 let Some(e) = &p.evidence else { continue };
                 let seed = e.seed.unwrap_or(0);
-                let mut view = FailureView {
-                    title: format!("{} in {} (seed {seed})", p.name, scenario.name),
-                    detail: e.detail.clone(),
-                    replay: e.replay.clone(),
-                    trace_tail: e.trace_tail.clone(),
-                    svg: None,
-                    why_no_timeline: None,
-                };
-                view.why_no_timeline = match &target {
-                    _ if out.len() >= MAX_TIMELINES => {
-                        Some(format!("only the first {MAX_TIMELINES} failures are drawn"))
-                    }
-                    Some(target) => match echo_harness::hunt::replay::find(&scenario.path) {
-                        Ok(sc) => {
-                            let (run, _) = echo_harness::hunt::run::run_once(&sc, seed, target);
-                            view.svg = Some(svg::timeline(&timeline(&run, &p.name, &e.detail)));
-                            None
-                        }
-                        Err(why) => Some(why),
-                    },
-                    None if suite.backend == "sim" => {
-                        Some(format!("target `{}` is built by its own crate: replay it there", suite.target))
-                    }
-                    None => Some(
-                        "runs on real sockets do not replay exactly; the replay command reruns the scenario".into(),
-                    ),
-                };
-                out.push(view);
+                let title = format!("{} in {} (seed {seed})", p.name, scenario.name);
+                let svg =
+                    drawn(out.len(), target.as_ref().map_err(Clone::clone), &scenario.path, seed, &p.name, &e.detail);
+                out.push(view(title, &e.detail, e.replay.clone(), e.trace_tail.clone(), svg));
             }
         }
         if suite.scenarios.is_empty() {
             // The black-box properties: no scenario to replay.
             for p in suite.properties.iter().filter(|p| p.verdict == Verdict::Fail) {
-                out.push(FailureView {
-                    title: format!("{} ({})", p.name, suite.target),
-                    detail: p.evidence.detail.clone(),
-                    replay: p.evidence.replay.clone(),
-                    trace_tail: p.evidence.trace_tail.clone(),
-                    svg: None,
-                    why_no_timeline: Some("a black-box property runs on real sockets and records no trace".into()),
-                });
+                let e = &p.evidence;
+                let title = format!("{} ({})", p.name, suite.target);
+                let why = Err("a black-box property runs on real sockets and records no trace".to_string());
+                out.push(view(title, &e.detail, e.replay.clone(), e.trace_tail.clone(), why));
             }
         }
     }
     if let Some(explore) = &results.explore {
-        let target = resolve_target(&explore.target).ok();
+        let target = resolve_target(&explore.target)
+            .map_err(|_| format!("target `{}` is not built into echo-harness", explore.target));
         for f in &explore.findings {
-            let mut view = FailureView {
-                title: format!("{} in explored case {} (seed {})", f.property, f.case, f.seed),
-                detail: f.detail.clone(),
-                replay: Some(f.replay.clone()),
-                trace_tail: Vec::new(),
-                svg: None,
-                why_no_timeline: None,
-            };
-            match (&target, echo_harness::hunt::replay::find(&f.file)) {
-                (Some(target), Ok(sc)) if out.len() < MAX_TIMELINES => {
-                    let (run, _) = echo_harness::hunt::run::run_once(&sc, f.seed, target);
-                    view.svg = Some(svg::timeline(&timeline(&run, &f.property, &f.detail)));
-                }
-                (_, Err(why)) => view.why_no_timeline = Some(why),
-                (None, _) => {
-                    view.why_no_timeline = Some(format!("target `{}` is not built into echo-harness", explore.target))
-                }
-                _ => view.why_no_timeline = Some(format!("only the first {MAX_TIMELINES} failures are drawn")),
-            }
-            out.push(view);
+            let title = format!("{} in explored case {} (seed {})", f.property, f.case, f.seed);
+            let svg = drawn(out.len(), target.as_ref().map_err(Clone::clone), &f.file, f.seed, &f.property, &f.detail);
+            out.push(view(title, &f.detail, Some(f.replay.clone()), Vec::new(), svg));
         }
     }
     out
+}
+
+/// A failure as the reports show it, with its timeline (or why it has none).
+fn view(
+    title: String,
+    detail: &str,
+    replay: Option<String>,
+    trace_tail: Vec<String>,
+    svg: Result<String, String>,
+) -> FailureView {
+    let (svg, why_no_timeline) = match svg {
+        Ok(svg) => (Some(svg), None),
+        Err(why) => (None, Some(why)),
+    };
+    FailureView { title, detail: detail.to_string(), replay, trace_tail, svg, why_no_timeline }
 }

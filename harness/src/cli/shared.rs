@@ -152,7 +152,12 @@ pub fn tick(bar: &indicatif::ProgressBar, name: &str) {
 /// Whether to colour what goes to standard output: on a terminal, unless `NO_COLOR` is set (no-color.org).
 pub fn colour() -> bool {
     use std::io::IsTerminal;
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+    colour_on(std::io::stdout().is_terminal())
+}
+
+/// Whether to colour a stream that is (or is not) a terminal: only a terminal, and not with `NO_COLOR` set.
+pub fn colour_on(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// `text` with its verdict words coloured (`FAIL`, `FAILED`, `NOT`: red; `pass`: green; `skip`: dim) when

@@ -18,7 +18,7 @@ code{background:#f6f6f6;padding:0 .2em}pre{background:#f6f6f6;padding:.5em;overf
 .matrix td{text-align:center;padding:.1em .3em}.matrix th.col{writing-mode:vertical-rl;transform:rotate(180deg);font-weight:normal}\
 figure{margin:1em 0}svg{max-width:100%;height:auto}";
 
-/// Escapes text for HTML.
+/// Escapes text for HTML. (Unlike the SVG renderer's escape, it keeps newlines: the trace tails are `<pre>`.)
 pub fn esc(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
