@@ -96,7 +96,7 @@ fn in_process(rt: &tokio::runtime::Runtime, name: &'static str) -> Peer {
 
 /// Starts a Python server from `harness/tests/servers`, or says why not.
 fn python(script: &str, name: &'static str) -> Option<Peer> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+    let port = echo_harness::real::launch::free_port().ok()?;
     let path = format!("{}/harness/tests/servers/{script}", env!("CARGO_MANIFEST_DIR"));
     let child = match Command::new("python3").arg(&path).arg(port.to_string()).spawn() {
         Ok(child) => child,

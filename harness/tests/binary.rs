@@ -109,9 +109,8 @@ fn client_with_piped_input_skips_empty_lines() {
 
 #[test]
 fn client_to_a_dead_port_says_refused() {
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = free.local_addr().unwrap().to_string();
-    drop(free);
+    // Below the ephemeral range: no client socket can hold it, nor connect to itself on it.
+    let addr = format!("127.0.0.1:{}", echo_harness::real::launch::free_port().unwrap());
     let out = Command::new(BIN).args(["client", "--addr", &addr]).stdin(Stdio::null()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);

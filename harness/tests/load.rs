@@ -79,7 +79,7 @@ fn a_server_that_uses_send_loses_bytes_under_backpressure_and_the_run_says_so() 
 
 #[test]
 fn a_running_plain_echo_passes_with_identity_and_fails_as_an_upper_caser() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = echo_harness::real::launch::free_port().unwrap();
     let script = format!("{}/harness/tests/servers/plain_echo.py", env!("CARGO_MANIFEST_DIR"));
     let mut child = Command::new("python3").arg(&script).arg(port.to_string()).spawn().expect("python3 runs");
     let addr = format!("127.0.0.1:{port}");

@@ -96,9 +96,8 @@ async fn fifty_concurrent_clients_are_all_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connecting_to_a_port_without_listener_is_refused() {
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = free.local_addr().unwrap();
-    drop(free);
+    // Below the ephemeral range: no client socket can hold it, nor connect to itself on it.
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], echo_harness::real::launch::free_port().unwrap()));
     match Client::connect::<Real>(addr, TIMEOUTS).await {
         Err(ClientError::Refused { addr: refused }) => assert_eq!(refused, addr),
         other => panic!("expected Refused, got {:?}", other.err()),

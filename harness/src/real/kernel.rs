@@ -138,6 +138,16 @@ impl TcpState {
 /// Sockets in one of `states` whose local port is `port`, from the kernel's tables (`None` where there are no
 /// such tables).
 pub fn sockets_on_port(port: u16, states: &[TcpState]) -> Option<usize> {
+    sockets_where(port, |st| states.iter().any(|s| s.code() == st))
+}
+
+/// Sockets in any state (FIN_WAIT, SYN_SENT and the rest too) whose local port is `port` (`None` where there are
+/// no such tables).
+pub fn any_socket_on_port(port: u16) -> Option<usize> {
+    sockets_where(port, |_| true)
+}
+
+fn sockets_where(port: u16, state: impl Fn(&str) -> bool) -> Option<usize> {
     let mut found = None;
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let Ok(text) = std::fs::read_to_string(table) else { continue };
@@ -148,7 +158,7 @@ pub fn sockets_on_port(port: u16, states: &[TcpState]) -> Option<usize> {
                 let fields: Vec<&str> = line.split_whitespace().collect();
                 let local_port = fields.get(1).and_then(|a| a.rsplit(':').next());
                 local_port.and_then(|p| u16::from_str_radix(p, 16).ok()) == Some(port)
-                    && fields.get(3).is_some_and(|st| states.iter().any(|s| s.code() == *st))
+                    && fields.get(3).is_some_and(|st| state(st))
             })
             .count();
         *found.get_or_insert(0) += count;

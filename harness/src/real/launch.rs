@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
-use super::kernel::{sockets_on_port, TcpState};
+use super::kernel::{any_socket_on_port, sockets_on_port, TcpState};
 
 /// How long a started server may take to listen on its port, unless told otherwise.
 pub const DEFAULT_STARTUP: Duration = Duration::from_secs(10);
@@ -275,7 +275,58 @@ pub async fn ensure_starts(template: &str, within: Duration) -> Result<(), Launc
     Managed::start(template, free_port()?, within).await.map(drop)
 }
 
-/// A free port on 127.0.0.1 (bound and released).
+/// A free port on 127.0.0.1 for a server to listen on: drawn below the kernel's ephemeral range (so no client
+/// socket of this or any other process is handed it meanwhile, as a port from `bind(0)` can be: then the server
+/// cannot bind, and a probe may even connect to itself), with no socket on it in any state (a TIME_WAIT left by an
+/// earlier server would fail a server that rightly does not set SO_REUSEADDR on its first start), and not handed
+/// out by this process in its last [`RECENT_PORTS`] draws (tests and jobs in one process start servers side by
+/// side). Where the range leaves too little room below it, the kernel picks (`bind(0)`).
 pub fn free_port() -> io::Result<u16> {
-    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+    use rand::Rng;
+    let (low, _) = ephemeral_range().unwrap_or((32768, 60999));
+    let floor = 10_000u16;
+    if low > floor + 1000 {
+        let mut rng = rand::rng();
+        for _ in 0..200 {
+            let port = rng.random_range(floor..low);
+            if recently_handed(port) {
+                continue;
+            }
+            let bound = std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(); // released at once
+            let quiet = || any_socket_on_port(port).is_none_or(|n| n == 0);
+            if bound && quiet() {
+                remember(port);
+                return Ok(port);
+            }
+        }
+    }
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port();
+    remember(port);
+    Ok(port)
+}
+
+/// How many of its last draws [`free_port`] never hands out again.
+pub const RECENT_PORTS: usize = 4096;
+
+/// The ports [`free_port`] handed out lately, oldest first.
+static HANDED: Mutex<std::collections::VecDeque<u16>> = Mutex::new(std::collections::VecDeque::new());
+
+fn recently_handed(port: u16) -> bool {
+    HANDED.lock().is_ok_and(|h| h.contains(&port))
+}
+
+fn remember(port: u16) {
+    if let Ok(mut handed) = HANDED.lock() {
+        if handed.len() == RECENT_PORTS {
+            handed.pop_front();
+        }
+        handed.push_back(port);
+    }
+}
+
+/// The kernel's range of ephemeral ports (`net.ipv4.ip_local_port_range`), where it can be read.
+fn ephemeral_range() -> Option<(u16, u16)> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let mut parts = text.split_whitespace().map(|p| p.parse::<u16>().ok());
+    Some((parts.next()??, parts.next()??))
 }
