@@ -12,12 +12,15 @@ use clap::Args;
 
 use echo_harness::exit;
 use echo_harness::hunt::explore::Shard;
+use echo_harness::hunt::explore_real::RealOptions;
 use echo_harness::hunt::shrink::Size;
 use echo_harness::hunt::{explore, run};
 use echo_harness::model::property::Verdict;
-use echo_harness::model::scenario::Scenario;
+use echo_harness::model::scenario::{Backend, Scenario};
+use echo_harness::model::transform::Transform;
 use echo_harness::report::explore_results;
 
+use super::check::TransformArg;
 use super::dirs::ensure_writable;
 use super::shared::{all_cores, grouped, interrupt_on_ctrl_c, parse_duration, resolve_target};
 
@@ -36,9 +39,23 @@ pub struct ExploreArgs {
     /// Worker threads (default: all cores).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256).map(|v| v as usize))]
     pub jobs: Option<usize>,
-    /// The server under test: `builtin` or a mutant's name.
+    /// The server under test: `builtin` or a mutant's name (in the simulator), or a command line with `{port}`
+    /// (e.g. "python3 server.py {port}") that the harness starts for each case and explores on real sockets.
     #[arg(long, default_value = "builtin")]
     pub target: String,
+    /// Explore a server already listening at HOST:PORT (127.0.0.1) on real sockets (no restarts).
+    #[arg(long, conflicts_with = "target")]
+    pub addr: Option<std::net::SocketAddr>,
+    /// On real sockets: the reply the server owes, `upper` (the tutorial's) or `identity` (RFC 862 echo).
+    #[arg(long, value_enum)]
+    pub transform: Option<super::check::TransformArg>,
+    /// On real sockets: re-runs a failure must fail too before it counts (each shrinking step too); a failure
+    /// that does not is reported as flaky, not as a verdict on the server.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20).map(|v| v as usize))]
+    pub confirm: usize,
+    /// On real sockets: wall time one finding's shrink may take (500ms, 90s, 2m).
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub shrink_time: Duration,
     /// Run every case twice and compare trace hashes.
     #[arg(long)]
     pub check_determinism: bool,
@@ -62,10 +79,13 @@ pub struct ExploreArgs {
 }
 
 /// Where the results go and how they are shown.
-struct Output<'a> {
-    failures: &'a Path,
-    report_dir: &'a Path,
-    json: bool,
+pub(super) struct Output<'a> {
+    /// Where failing cases are written.
+    pub failures: &'a Path,
+    /// Where explore.json is written.
+    pub report_dir: &'a Path,
+    /// The document on stdout instead of the human lines.
+    pub json: bool,
 }
 
 impl Output<'_> {
@@ -80,7 +100,7 @@ impl Output<'_> {
 }
 
 /// The case count of a run bounded by time alone.
-const UNBOUNDED_CASES: u64 = 1_000_000;
+pub(super) const UNBOUNDED_CASES: u64 = 1_000_000;
 
 /// Runs `explore` as its flags say.
 pub fn run(args: ExploreArgs) -> anyhow::Result<u8> {
@@ -96,6 +116,10 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<u8> {
         shard,
         report_dir,
         json,
+        addr,
+        transform,
+        confirm,
+        shrink_time,
     } = args;
     // As proptest users expect, PROPTEST_CASES sets the case count when no flag does; with neither, the run is
     // bounded by time (a minute unless --time says otherwise).
@@ -122,7 +146,31 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<u8> {
     }
     ensure_writable(&failures, "--failures")?;
     ensure_writable(&report_dir, "--report-dir")?;
-    explore_target(&options, &target, &Output { failures: &failures, report_dir: &report_dir, json })
+    let out = Output { failures: &failures, report_dir: &report_dir, json };
+    if addr.is_some() || target.contains("{port}") {
+        if check_determinism {
+            bail!("--check-determinism compares simulated traces: real runs are not replayable byte for byte");
+        }
+        let real = RealOptions {
+            cases: options.cases,
+            time: options.time,
+            seed,
+            jobs: options.jobs,
+            confirm,
+            stop_at_first: options.stop_at_first,
+            shrink_time,
+            reply: match transform {
+                Some(TransformArg::Identity) => Transform::Identity,
+                _ => Transform::Upper,
+            },
+            shard,
+        };
+        return super::explore_real::explore_real_target(&real, &target, addr, &out);
+    }
+    if transform.is_some() {
+        bail!("--transform goes with a server on real sockets (--target \"CMD {{port}}\" or --addr): the built-in server and the planted bugs upper-case");
+    }
+    explore_target(&options, &target, &out)
 }
 
 fn explore_target(options: &explore::Options, target_name: &str, out: &Output) -> anyhow::Result<u8> {
@@ -132,7 +180,8 @@ fn explore_target(options: &explore::Options, target_name: &str, out: &Output) -
     let mut replayed_failures = 0;
     if failures.is_dir() {
         let old = Scenario::load_dir(failures)?;
-        for scenario in old.iter().filter(|s| s.name.starts_with(&format!("{target_name}-"))) {
+        let ours = |s: &&Scenario| s.backend == Backend::Sim && s.name.starts_with(&format!("{target_name}-"));
+        for scenario in old.iter().filter(ours) {
             let (_, judgements) = run::run_and_judge(scenario, scenario.seeds[0], &target);
             if let Some(j) = judgements.iter().find(|j| j.verdict == Verdict::Fail) {
                 replayed_failures += 1;
@@ -226,7 +275,7 @@ fn explore_target(options: &explore::Options, target_name: &str, out: &Output) -
 }
 
 /// A line for a reader, printed only without `--json` (the document says the same).
-fn human(out: &Output, line: &str) {
+pub(super) fn human(out: &Output, line: &str) {
     if !out.json {
         println!("{line}");
     }

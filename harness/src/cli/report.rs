@@ -212,7 +212,7 @@ fn merge_shards(dirs: &[PathBuf], report_dir: &Path) -> anyhow::Result<ExploreRe
         };
         // A shard's scenario files travel with its directory (a CI artifact): find them by the path as written,
         // or under the shard's directory by any trailing part of that path.
-        for f in &mut part.findings {
+        for f in part.findings.iter_mut().chain(part.flaky.iter_mut()) {
             let file = PathBuf::from(&f.file);
             let tails =
                 (0..file.components().count()).map(|skip| dir.join(file.components().skip(skip).collect::<PathBuf>()));
@@ -296,8 +296,12 @@ fn failure_views(results: &Results) -> Vec<FailureView> {
         }
     }
     if let Some(explore) = &results.explore {
-        let target = resolve_target(&explore.target)
-            .map_err(|_| format!("target `{}` is not built into echo-harness", explore.target));
+        let target = if explore.backend == "real" {
+            Err("found on real sockets, which are not replayable byte for byte: no timeline is drawn".to_string())
+        } else {
+            resolve_target(&explore.target)
+                .map_err(|_| format!("target `{}` is not built into echo-harness", explore.target))
+        };
         for f in &explore.findings {
             let title = format!("{} in explored case {} (seed {})", f.property, f.case, f.seed);
             let svg = drawn(out.len(), target.as_ref().map_err(Clone::clone), &f.file, f.seed, &f.property, &f.detail);

@@ -12,6 +12,7 @@ use echo_harness::hunt::{run as hunt_run, twins};
 use echo_harness::judge::judgement::Judgement;
 use echo_harness::judge::oracles::judge;
 use echo_harness::model::property::Verdict;
+use echo_harness::model::scenario::Backend;
 use echo_harness::model::trace::Run;
 use echo_harness::real::launch::Server;
 use echo_harness::real::runner::{self as real, RealTarget};
@@ -34,9 +35,9 @@ pub struct RunArgs {
     /// The server under test: `builtin`, a mutant's name, or (with --backend real) a command line with {port}.
     #[arg(long, default_value = "builtin")]
     pub target: String,
-    /// Where it runs: `sim` or `real`.
-    #[arg(long, value_enum, default_value = "sim")]
-    pub backend: BackendArg,
+    /// Where it runs: `sim` or `real` (default: the file's `backend`, else `sim`).
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendArg>,
     /// Print one JSON document (scenario, seed, target, trace hash, verdicts) instead of the lines.
     #[arg(long, conflicts_with = "trace")]
     pub json: bool,
@@ -87,6 +88,11 @@ struct Shown<'a> {
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let RunArgs { file, seed, trace, target, backend, json } = args;
     let output = Output { trace, json };
+    // A file found on real sockets says `backend = "real"`: its replay line needs no --backend to be right.
+    let backend = backend.unwrap_or_else(|| match twins::load(&file).map(|s| s.backend) {
+        Ok(Backend::Real) => BackendArg::Real,
+        _ => BackendArg::Sim,
+    });
     if let BackendArg::Sim = backend {
         return run_sim(&file, seed, output, &resolve_target(&target)?);
     }

@@ -5,6 +5,7 @@
 pub mod catalogue;
 pub mod check;
 pub mod explore;
+pub mod explore_real;
 pub mod generate;
 pub mod matrix;
 pub mod mutants;

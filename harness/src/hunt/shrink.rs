@@ -65,11 +65,8 @@ pub struct Shrunk {
 pub const SIMULATED_BUDGET: Duration = Duration::from_secs(120);
 
 /// Shrinks `scenario` while `property` still fails under `seed` against `target`, spending at most `max_runs`
-/// simulations (a candidate costs one, or two when the property is determinism) and [`SIMULATED_BUDGET`].
-///
-/// Two passes, repeated until neither changes anything (a fixpoint): greedy one-step simplifications, biggest
-/// first (a client, a fault, blocks of messages, shaping, pipelining), each kept as soon as it still fails; then
-/// every payload cut to the smallest size that still fails, by bisection.
+/// simulations (a candidate costs one, or two when the property is determinism) and [`SIMULATED_BUDGET`], by
+/// [`shrink_by`].
 pub fn shrink(scenario: &Scenario, seed: u64, target: &Target, property: Property, max_runs: usize) -> Shrunk {
     let mut runs = 0;
     let cost = if property == Property::Determinism { 2 } else { 1 };
@@ -84,6 +81,19 @@ pub fn shrink(scenario: &Scenario, seed: u64, target: &Target, property: Propert
         simulated += run.records.last().map_or(Duration::ZERO, |r| r.at) * cost as u32;
         Some(judgements.iter().any(|j| j.property == property && j.verdict == Verdict::Fail))
     };
+    let scenario = shrink_by(scenario, &mut fails);
+    Shrunk { scenario, runs }
+}
+
+/// The shrinking itself, for any way of telling whether a candidate still fails: `fails` answers `Some(true)`
+/// (it still fails: keep it), `Some(false)` (it does not) or `None` (the budget is spent: stop with the best so
+/// far). The simulator's [`shrink`] runs a candidate once; on real sockets a candidate counts as failing only
+/// when every confirming re-run fails too.
+///
+/// Two passes, repeated until neither changes anything (a fixpoint): greedy one-step simplifications, biggest
+/// first (a client, a fault, blocks of messages, shaping, pipelining), each kept as soon as it still fails; then
+/// every payload cut to the smallest size that still fails, by bisection.
+pub fn shrink_by(scenario: &Scenario, mut fails: impl FnMut(&Scenario) -> Option<bool>) -> Scenario {
     let mut best = scenario.clone();
     'fixpoint: loop {
         let mut changed = false;
@@ -122,7 +132,7 @@ pub fn shrink(scenario: &Scenario, seed: u64, target: &Target, property: Propert
             break;
         }
     }
-    Shrunk { scenario: best, runs }
+    best
 }
 
 /// A one-step simplification of a client.

@@ -1,8 +1,9 @@
-//! echo-integrity: every reply is the upper-cased message, in order, on its own connection.
+//! echo-integrity: every reply is the upper-cased message (or the message itself, when the scenario says the
+//! server replies unchanged: `[server] reply = "identity"`), in order, on its own connection.
 
 use crate::model::property::Property;
 use crate::model::trace::{preview, Event, Run};
-use crate::sut::server::upper;
+use crate::model::transform::Transform;
 
 use super::judgement::Judgement;
 use super::view::View;
@@ -14,6 +15,7 @@ pub(super) fn echo_integrity(run: &Run) -> Judgement {
 
 /// Echo integrity; with the view, an early close that a kill or a cut link explains is not held against it.
 pub(super) fn echo_integrity_in(run: &Run, view: Option<&View>) -> Judgement {
+    let reply = view.map_or(Transform::Upper, |v| v.scenario.server.reply);
     let mut exchanges = 0;
     for record in &run.records {
         match &record.event {
@@ -21,7 +23,7 @@ pub(super) fn echo_integrity_in(run: &Run, view: Option<&View>) -> Judgement {
                 exchanges += 1;
                 let what =
                     if *count == 1 { format!("msg {message}") } else { format!("msgs {message}..{}", message + count) };
-                let expected = upper(sent);
+                let expected = reply.apply(sent);
                 if let Some(offset) = first_difference(&expected, received) {
                     return Judgement::fail(
                         Property::EchoIntegrity,

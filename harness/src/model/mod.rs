@@ -8,3 +8,4 @@ pub mod replay;
 pub mod scenario;
 pub mod script;
 pub mod trace;
+pub mod transform;

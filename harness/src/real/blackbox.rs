@@ -23,24 +23,7 @@ use crate::sut::net::Real;
 use super::launch::{ensure_starts, free_port, LaunchError, Managed, Server, DEFAULT_STARTUP};
 use super::proxy::{Proxy, Toxics};
 
-/// What a correct reply to a message is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transform {
-    /// The bytes upper-cased as Python's `bytes.upper()` does (the tutorial's server).
-    Upper,
-    /// The bytes unchanged (RFC 862 Echo Protocol).
-    Identity,
-}
-
-impl Transform {
-    /// The reply owed to `message`.
-    pub fn apply(self, message: &[u8]) -> Vec<u8> {
-        match self {
-            Transform::Upper => crate::sut::server::upper(message),
-            Transform::Identity => message.to_vec(),
-        }
-    }
-}
+pub use crate::model::transform::Transform;
 
 /// Settings of a black-box run.
 #[derive(Debug, Clone)]

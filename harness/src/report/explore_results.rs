@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::hunt::explore::{self, Shard, Stopped};
+use crate::hunt::explore_real::{RealFinding, RealOptions, RealReport};
 use crate::hunt::shrink::Size;
+use crate::real::runner::RealTarget;
 use crate::sim::target::Target;
 
 /// The version of the document's shape.
@@ -21,8 +23,13 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub struct ExploreResults {
     /// The version of this shape ([`SCHEMA_VERSION`]), so a reader can refuse a document it does not know.
     pub schema_version: u32,
-    /// The server explored (`builtin` or a mutant's name): findings replay against it.
+    /// The server explored (`builtin` or a mutant's name, or on real sockets its command line or address):
+    /// findings replay against it.
     pub target: String,
+    /// Where the cases ran: `sim` (turmoil, replayable byte for byte) or `real` (127.0.0.1, each failure
+    /// confirmed by re-runs). Documents written before this key existed read as `sim`.
+    #[serde(default = "sim")]
+    pub backend: String,
     /// The run's seed: with `cases_limit`, it fixes which cases exist.
     pub seed: u64,
     /// `--cases`: the case indices below it are the run's (a shard takes its share of them).
@@ -50,8 +57,16 @@ pub struct ExploreResults {
     /// `interrupted` (Ctrl-C). For a merge, the first of `interrupted`, `first_failure`, `time`, `done` that any
     /// part says: the whole ran every case only if every part did.
     pub stopped: Stopped,
-    /// The failing cases, shrunk, sorted by case.
+    /// The failing cases, shrunk, sorted by case. On real sockets, only failures every re-run confirmed.
     pub findings: Vec<FindingResult>,
+    /// Real sockets only: failures that did not reproduce on every re-run, sorted by case, unshrunk. Not a
+    /// verdict on the server (a busy machine, or a server that fails at random): kept with their files to look at.
+    #[serde(default)]
+    pub flaky: Vec<FindingResult>,
+}
+
+fn sim() -> String {
+    "sim".into()
 }
 
 /// What a merge combined.
@@ -86,8 +101,15 @@ pub struct FindingResult {
     pub original_size: String,
     /// The shrunk scenario's size, in the same words.
     pub shrunk_size: String,
-    /// Simulations the shrink spent.
+    /// Simulations (or, on real sockets, runs) the shrink spent.
     pub shrink_runs: usize,
+    /// Real sockets only: of `of_runs` runs of the reported scenario, how many failed the property (a
+    /// confirmed finding failed them all); `null` in the simulator, where one run is the whole truth.
+    #[serde(default)]
+    pub failed_runs: Option<usize>,
+    /// Real sockets only: the runs `failed_runs` counts; `null` in the simulator.
+    #[serde(default)]
+    pub of_runs: Option<usize>,
 }
 
 /// The document of one run of `options` against `target`; `files[i]` is where `report.findings[i]` was written.
@@ -112,12 +134,15 @@ pub fn results(
             original_size: f.original.to_string(),
             shrunk_size: Size::of(&f.scenario).to_string(),
             shrink_runs: f.shrink_runs,
+            failed_runs: None,
+            of_runs: None,
         })
         .collect();
     findings.sort_by_key(|f| f.case);
     ExploreResults {
         schema_version: SCHEMA_VERSION,
         target: target.name().to_string(),
+        backend: sim(),
         seed: options.seed,
         cases_limit: options.cases,
         shard: options.shard,
@@ -130,6 +155,51 @@ pub fn results(
         simulated_per_wall: report.simulated_per_wall(),
         stopped: report.stopped,
         findings,
+        flaky: Vec::new(),
+    }
+}
+
+/// The document of a run on real sockets (`explore --target "CMD {port}"`): `files[i]` is where
+/// `report.findings[i]` was written, `flaky_files[i]` where `report.flaky[i]` was.
+pub fn real_results(
+    report: &RealReport,
+    options: &RealOptions,
+    target: &RealTarget,
+    files: &[PathBuf],
+    flaky_files: &[PathBuf],
+) -> ExploreResults {
+    assert_eq!(report.findings.len(), files.len(), "a file for every finding");
+    assert_eq!(report.flaky.len(), flaky_files.len(), "a file for every flaky failure");
+    let result = |f: &RealFinding, file: &PathBuf| FindingResult {
+        case: f.case,
+        property: f.property.name().to_string(),
+        detail: f.detail.clone(),
+        file: file.display().to_string(),
+        seed: f.seed(),
+        replay: target.replay().command(file, f.seed()),
+        original_size: f.original.to_string(),
+        shrunk_size: Size::of(&f.scenario).to_string(),
+        shrink_runs: f.shrink_runs,
+        failed_runs: Some(f.failed),
+        of_runs: Some(f.runs),
+    };
+    ExploreResults {
+        schema_version: SCHEMA_VERSION,
+        target: target.name(),
+        backend: "real".into(),
+        seed: options.seed,
+        cases_limit: options.cases,
+        shard: options.shard,
+        merged: None,
+        jobs: options.jobs,
+        cases: report.cases,
+        seconds: report.seconds,
+        simulated_s: 0.0,
+        cases_per_s: report.rate(),
+        simulated_per_wall: 0.0,
+        stopped: report.stopped,
+        findings: report.findings.iter().zip(files).map(|(f, p)| result(f, p)).collect(),
+        flaky: report.flaky.iter().zip(flaky_files).map(|(f, p)| result(f, p)).collect(),
     }
 }
 
@@ -145,6 +215,18 @@ impl ExploreResults {
             }
             (None, None) => String::new(),
         };
+        if self.backend == "real" {
+            return format!(
+                "target {} on real sockets, seed {}{share}: {} cases in {:.2} s ({:.1} cases/s), {} confirmed finding(s), {} flaky",
+                self.target,
+                self.seed,
+                self.cases,
+                self.seconds,
+                self.cases_per_s,
+                self.findings.len(),
+                self.flaky.len()
+            );
+        }
         format!(
             "target {}, seed {}{share}: {} cases in {:.2} s ({:.0} cases/s, {:.0} s simulated, {:.0}x wall time), {} finding(s)",
             self.target,
@@ -197,7 +279,7 @@ pub enum MergeError {
     Mismatch {
         /// The part that differs from part 1.
         part: usize,
-        /// The key that differs: `target`, `seed`, `cases_limit` or `shard.n`.
+        /// The key that differs: `target`, `backend`, `seed`, `cases_limit` or `shard.n`.
         field: &'static str,
         /// Part 1's value.
         expected: String,
@@ -243,6 +325,7 @@ pub fn merge(parts: Vec<ExploreResults>) -> Result<ExploreResults, MergeError> {
         let (part_n, shares) = part.shares();
         let fields = [
             ("target", first.target.clone(), part.target.clone()),
+            ("backend", first.backend.clone(), part.backend.clone()),
             ("seed", first.seed.to_string(), part.seed.to_string()),
             ("cases_limit", first.cases_limit.to_string(), part.cases_limit.to_string()),
             ("shard.n", n.to_string(), part_n.to_string()),
@@ -275,9 +358,12 @@ pub fn merge(parts: Vec<ExploreResults>) -> Result<ExploreResults, MergeError> {
     };
     let mut findings: Vec<FindingResult> = parts.iter().flat_map(|p| p.findings.iter().cloned()).collect();
     findings.sort_by_key(|f| f.case);
+    let mut flaky: Vec<FindingResult> = parts.iter().flat_map(|p| p.flaky.iter().cloned()).collect();
+    flaky.sort_by_key(|f| f.case);
     Ok(ExploreResults {
         schema_version: SCHEMA_VERSION,
         target: first.target.clone(),
+        backend: first.backend.clone(),
         seed: first.seed,
         cases_limit: first.cases_limit,
         shard,
@@ -290,6 +376,7 @@ pub fn merge(parts: Vec<ExploreResults>) -> Result<ExploreResults, MergeError> {
         simulated_per_wall: simulated_s / seconds_sum.max(1e-9),
         stopped,
         findings,
+        flaky,
     })
 }
 
@@ -308,6 +395,8 @@ mod tests {
             original_size: "2 clients, 3 msgs, 0 faults, 40 B".into(),
             shrunk_size: "1 client, 1 msg, 0 faults, 1 B".into(),
             shrink_runs: 12,
+            failed_runs: None,
+            of_runs: None,
         }
     }
 
@@ -315,6 +404,7 @@ mod tests {
         ExploreResults {
             schema_version: SCHEMA_VERSION,
             target: "unicode_upper".into(),
+            backend: "sim".into(),
             seed: 5,
             cases_limit: 40,
             shard: Shard::new(k, n),
@@ -327,6 +417,7 @@ mod tests {
             simulated_per_wall: cases as f64 * 2.0 / seconds,
             stopped: Stopped::Done,
             findings: findings.iter().map(|&c| finding(c)).collect(),
+            flaky: Vec::new(),
         }
     }
 
@@ -416,6 +507,8 @@ mod tests {
             "simulated_per_wall",
             "stopped",
             "findings",
+            "backend",
+            "flaky",
         ];
         keys.sort_unstable();
         expected.sort_unstable();
@@ -424,12 +517,31 @@ mod tests {
         assert_eq!(value["stopped"], "done");
         let finding = value["findings"][0].as_object().unwrap();
         let mut keys: Vec<&str> = finding.keys().map(String::as_str).collect();
-        let mut expected =
-            ["case", "property", "detail", "file", "seed", "replay", "original_size", "shrunk_size", "shrink_runs"];
+        let mut expected = [
+            "case",
+            "property",
+            "detail",
+            "file",
+            "seed",
+            "replay",
+            "original_size",
+            "shrunk_size",
+            "shrink_runs",
+            "failed_runs",
+            "of_runs",
+        ];
         keys.sort_unstable();
         expected.sort_unstable();
         assert_eq!(keys, expected);
+        assert!(finding["failed_runs"].is_null() && finding["of_runs"].is_null(), "a simulated finding: {finding:?}");
+        assert_eq!(value["backend"], "sim");
         assert_eq!(serde_json::from_str::<ExploreResults>(&doc.to_json()).unwrap(), doc);
+        // A document written before `backend` and `flaky` existed reads as a simulated run without flaky cases.
+        let mut old = value.clone();
+        old.as_object_mut().unwrap().remove("backend");
+        old.as_object_mut().unwrap().remove("flaky");
+        let old: ExploreResults = serde_json::from_value(old).unwrap();
+        assert_eq!((old.backend.as_str(), old.flaky.len()), ("sim", 0));
         let value: serde_json::Value = serde_json::from_str(&doc.to_json()).unwrap();
         assert_eq!(value["shard"], serde_json::json!({ "k": 1, "n": 1 }));
     }

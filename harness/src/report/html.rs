@@ -157,6 +157,21 @@ pub fn html(results: &Results, charts: &[Chart], failures: &[FailureView]) -> St
             }
             o.push_str("</table>\n");
         }
+        if !e.flaky.is_empty() {
+            o.push_str("<p>Flaky on real sockets (failed on some runs only: not a verdict on the server):</p>\n<ul>\n");
+            for f in &e.flaky {
+                let (k, n) = (f.failed_runs.unwrap_or(0), f.of_runs.unwrap_or(0));
+                let _ = writeln!(
+                    o,
+                    "<li>case {}: {} failed {k} of {n} runs: {} (<code>{}</code>)</li>",
+                    f.case,
+                    esc(&f.property),
+                    esc(&f.detail),
+                    esc(&f.file)
+                );
+            }
+            o.push_str("</ul>\n");
+        }
     }
     benchmarks_section(&mut o, results, charts);
     if !failures.is_empty() {

@@ -76,6 +76,17 @@ pub fn report_md(results: &Results, charts: &[Chart], failures: &[FailureView]) 
                 f.replay
             );
         }
+        for f in &e.flaky {
+            let (k, n) = (f.failed_runs.unwrap_or(0), f.of_runs.unwrap_or(0));
+            let _ = writeln!(
+                o,
+                "- flaky, not a verdict: case {}: `{}` failed {k} of {n} runs: {} (`{}`)",
+                f.case,
+                f.property,
+                code(&f.detail),
+                f.file
+            );
+        }
         o.push('\n');
     }
     if !charts.is_empty() {

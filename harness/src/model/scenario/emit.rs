@@ -34,6 +34,9 @@ impl Scenario {
         };
         let mut doc = Table::new();
         doc.insert("description".into(), Value::String(self.description.clone()));
+        if self.backend == Backend::Real {
+            doc.insert("backend".into(), Value::String("real".into()));
+        }
         doc.insert("seeds".into(), Value::Array(self.seeds.iter().map(|&s| Value::Integer(s as i64)).collect()));
         let mut network = Table::new();
         network.insert(
@@ -51,6 +54,9 @@ impl Scenario {
             server.insert("idle_timeout_ms".into(), ms(t));
         }
         shaping(&mut server, &self.server.shaping);
+        if self.server.reply != Default::default() {
+            server.insert("reply".into(), Value::String(self.server.reply.name().into()));
+        }
         doc.insert("server".into(), Value::Table(server));
         let clients = self
             .clients

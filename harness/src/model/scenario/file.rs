@@ -94,6 +94,7 @@ pub(super) fn parse_one(path: &Path, text: &str) -> Result<Scenario, ScenarioErr
         name,
         path: path.to_owned(),
         description: file.description,
+        backend: file.backend,
         seeds: file.seeds.into_inner(),
         network,
         server,
@@ -119,6 +120,8 @@ pub(super) fn line_column(text: &str, offset: usize) -> (usize, usize) {
 struct File {
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    backend: Backend,
     seeds: Spanned<Vec<u64>>,
     network: Option<NetworkFile>,
     server: Option<ServerFile>,
@@ -218,6 +221,8 @@ struct ServerFile {
     read_chunk: Option<Spanned<ChunkFile>>,
     write_pause_ms: Option<u64>,
     read_pause_ms: Option<u64>,
+    #[serde(default)]
+    reply: crate::model::transform::Transform,
 }
 
 impl ServerFile {
@@ -244,7 +249,7 @@ impl ServerFile {
             }
             config.idle_timeout = Some(Duration::from_millis(*t.get_ref()));
         }
-        Ok(ServerSpec { config, shaping: shaping!(self, at) })
+        Ok(ServerSpec { config, shaping: shaping!(self, at), reply: self.reply })
     }
 }
 

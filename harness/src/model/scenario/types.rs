@@ -11,6 +11,7 @@ use std::time::Duration;
 use rand::{RngCore, SeedableRng};
 
 use crate::model::faults::Shaping;
+use crate::model::transform::Transform;
 use crate::sut::server;
 
 /// A malformed scenario file, located to the line.
@@ -47,6 +48,8 @@ pub struct Scenario {
     pub path: PathBuf,
     /// One line saying what it checks.
     pub description: String,
+    /// Where it is meant to run: a file found by exploring a server on real sockets says `real`.
+    pub backend: Backend,
     /// The seeds every run of the suite uses.
     pub seeds: Vec<u64>,
     /// Latency and capacity of the simulated network.
@@ -108,6 +111,21 @@ pub struct ServerSpec {
     pub config: server::Config,
     /// Applied to every stream the server accepts: partial sends and short reads on the server's side.
     pub shaping: Shaping,
+    /// What a correct reply is (`[server] reply`): upper-cased, or unchanged for a plain echo server that a
+    /// black-box run explores with `--transform identity`. The oracles judge replies by it.
+    pub reply: Transform,
+}
+
+/// Where a scenario is meant to run (`backend = "real"` in a file written by a black-box exploration): `run FILE`
+/// uses it when no `--backend` is given, so the replay line of a real finding replays on real sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// turmoil's simulated network (every scenario of the suite).
+    #[default]
+    Sim,
+    /// Real sockets on 127.0.0.1.
+    Real,
 }
 
 /// One client's script.

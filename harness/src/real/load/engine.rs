@@ -46,7 +46,7 @@ impl Pattern {
         let base: Vec<u8> =
             (0..len).map(|_| if rng.random_bool(0.8) { rng.random_range(b'a'..=b'z') } else { rng.random() }).collect();
         let sent: Vec<u8> = base.iter().copied().cycle().take(len + span).collect();
-        let echo = sent.iter().map(|b| transform.apply(*b)).collect();
+        let echo = sent.iter().map(|b| transform.byte(*b)).collect();
         Pattern { sent, echo, len }
     }
 

@@ -13,25 +13,7 @@ pub enum Mode {
     Pingpong,
 }
 
-/// What the server does to the bytes it echoes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transform {
-    /// ASCII letters upper-cased (the tutorial's server).
-    Upper,
-    /// The bytes as they were (a plain echo).
-    Identity,
-}
-
-impl Transform {
-    /// What the echo of `byte` must be.
-    pub fn apply(self, byte: u8) -> u8 {
-        match self {
-            Transform::Upper => byte.to_ascii_uppercase(),
-            Transform::Identity => byte,
-        }
-    }
-}
+pub use crate::model::transform::Transform;
 
 /// What a load run does; every field is bounded by the caller (the CLI checks the flags).
 #[derive(Debug, Clone, serde::Serialize)]
