@@ -16,7 +16,8 @@
 //! 2. [`model`]: what a run is made of. [`model::scenario`] (types, the TOML format, validation, writing back),
 //!    [`model::faults`] (stream shaping turmoil does not do), [`model::script`] (the scenario clients' programs,
 //!    written once over a `Wire`), [`model::trace`] (events, [`model::trace::Run`], the trace hash),
-//!    [`model::property`] (property names and verdicts).
+//!    [`model::property`] (property names and verdicts), [`model::transform`] (what a correct reply is:
+//!    upper-cased or unchanged).
 //! 3. [`judge`]: the oracles, one file per property, over a shared view of a run; [`judge::oracles::judge`]
 //!    asks them all; [`judge::tally`] gathers many runs into a [`judge::tally::SuiteReport`] with evidence.
 //! 4. [`sim`]: the simulated runner. [`sim::target::Target`] is the server under test as a value, with the
@@ -29,7 +30,8 @@
 //!    engine). `sim` and `real` never import each other.
 //! 6. [`hunt`]: [`hunt::check`] (the suite), [`hunt::twins`], [`hunt::mutants`] (planted bugs, kept apart from
 //!    the server), [`hunt::catalogue`] (mutation score), [`hunt::generate`] (proptest strategies for whole
-//!    scenarios), [`hunt::explore`] (runs and judges generated cases),
+//!    scenarios), [`hunt::explore`] (runs and judges generated cases), [`hunt::explore_real`] (the same cases on
+//!    real sockets against any server, each failure confirmed by re-runs, flaky ones apart),
 //!    [`hunt::shrink`], [`hunt::matrix`] (every planted bug against every scenario).
 //! 7. [`report`]: [`report::check_report::CheckReport`] (the suite with the kernel checks and the catalogue
 //!    beside it) and the reporters, pure functions of it: table, JSON, Markdown, JUnit;

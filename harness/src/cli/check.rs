@@ -21,7 +21,8 @@ use echo_harness::sim::target::Target;
 use super::dirs::ensure_writable;
 use super::finish::{finish_check, Finish};
 use super::shared::{
-    all_cores, load_scenarios, progress_bar, resolve_target, runtime_stopping_on_ctrl_c, tick, INTERRUPTED,
+    all_cores, ensure_upper_replies, load_scenarios, progress_bar, resolve_target, runtime_stopping_on_ctrl_c, tick,
+    INTERRUPTED,
 };
 
 /// `check`'s flags.
@@ -137,6 +138,9 @@ fn check_real(
     finish: &Finish,
 ) -> anyhow::Result<u8> {
     let scenarios = load_scenarios(dir)?;
+    if *target == RealTarget::Builtin {
+        ensure_upper_replies(&scenarios, "builtin")?;
+    }
     let ctrl_c = runtime_stopping_on_ctrl_c(Some(&INTERRUPTED))?;
     if let RealTarget::External(Server::Command(template)) = target {
         // A server that cannot start is an input error, not a failed property.
@@ -193,6 +197,7 @@ fn check_sim(
     finish: &Finish,
 ) -> anyhow::Result<u8> {
     let scenarios = load_scenarios(dir)?;
+    ensure_upper_replies(&scenarios, target.name())?;
     let jobs = all_cores(jobs);
     let bar = progress_bar(scenarios.len(), "scenarios");
     let mut report = CheckReport::of(check::check_with(&scenarios, target, jobs, &|name| tick(&bar, name)));

@@ -50,20 +50,20 @@ pub struct ExploreArgs {
     #[arg(long, value_enum)]
     pub transform: Option<super::check::TransformArg>,
     /// On real sockets: re-runs a failure must fail too before it counts (each shrinking step too); a failure
-    /// that does not is reported as flaky, not as a verdict on the server.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20).map(|v| v as usize))]
-    pub confirm: usize,
-    /// On real sockets: wall time one finding's shrink may take (500ms, 90s, 2m).
-    #[arg(long, value_parser = parse_duration, default_value = "60s")]
-    pub shrink_time: Duration,
+    /// that does not is reported as flaky, not as a verdict on the server [default: 3].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=20).map(|v| v as usize))]
+    pub confirm: Option<usize>,
+    /// On real sockets: wall time one finding's shrink may take (500ms, 90s, 2m) [default: 60s].
+    #[arg(long, value_parser = parse_duration)]
+    pub shrink_time: Option<Duration>,
     /// Run every case twice and compare trace hashes.
     #[arg(long)]
     pub check_determinism: bool,
     /// Keep exploring after the first failure.
     #[arg(long)]
     pub keep_going: bool,
-    /// Where failing cases are written, and replayed from first on the next run (default: the report
-    /// directory's failures/, so a shard's directory holds its files).
+    /// Where failing cases are written (default: the report directory's failures/, so a shard's directory
+    /// holds its files); in the simulator they are replayed first on the next run.
     #[arg(long)]
     pub failures: Option<PathBuf>,
     /// Run only share K of N of the cases (those whose index i has i % N == K-1), e.g. 2/3: N machines split one
@@ -156,9 +156,9 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<u8> {
             time: options.time,
             seed,
             jobs: options.jobs,
-            confirm,
+            confirm: confirm.unwrap_or(3),
             stop_at_first: options.stop_at_first,
-            shrink_time,
+            shrink_time: shrink_time.unwrap_or(Duration::from_secs(60)),
             reply: match transform {
                 Some(TransformArg::Identity) => Transform::Identity,
                 _ => Transform::Upper,
@@ -166,6 +166,9 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<u8> {
             shard,
         };
         return super::explore_real::explore_real_target(&real, &target, addr, &out);
+    }
+    if confirm.is_some() || shrink_time.is_some() {
+        bail!("--confirm and --shrink-time go with a server on real sockets (--target \"CMD {{port}}\" or --addr): a simulated run is exact, one run is the whole truth");
     }
     if transform.is_some() {
         bail!("--transform goes with a server on real sockets (--target \"CMD {{port}}\" or --addr): the built-in server and the planted bugs upper-case");

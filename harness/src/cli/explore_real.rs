@@ -29,12 +29,16 @@ pub(super) fn explore_real_target(
     out: &Output,
 ) -> anyhow::Result<u8> {
     let rt = runtime_stopping_on_ctrl_c(Some(&INTERRUPTED))?;
+    // A server at an address is shared by every run: one at a time, or each would see the others' connections.
+    let options = &RealOptions { jobs: if addr.is_some() { 1 } else { options.jobs }, ..options.clone() };
     let target = match addr {
         Some(addr) => {
             if !addr.ip().is_loopback() {
                 bail!("--addr {addr}: the harness sends its load and faults to 127.0.0.1 (or ::1) only");
             }
-            let reach = rt.block_on(tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr)));
+            let connect =
+                async { tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr)).await };
+            let reach = rt.block_on(connect);
             match reach {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => bail!("--addr {addr}: nothing answers there ({e})"),
@@ -98,6 +102,9 @@ pub(super) fn explore_real_target(
             report.flaky.len()
         ),
     );
+    if let Some(gone) = &report.gone {
+        human(out, &format!("stopped: {gone}; the cases after it were not run (each would fail on a dead server)"));
+    }
     let write = |finding: &RealFinding| {
         write_real_finding(out.failures, &target, options.seed, finding)
             .with_context(|| format!("cannot write into {}", out.failures.display()))

@@ -19,7 +19,7 @@ use echo_harness::real::runner::{self as real, RealTarget};
 use echo_harness::sim::target::Target;
 
 use super::check::BackendArg;
-use super::shared::{resolve_target, runtime_killing_servers_on_ctrl_c};
+use super::shared::{ensure_upper_replies, resolve_target, runtime_killing_servers_on_ctrl_c};
 
 /// `run`'s flags.
 #[derive(Args)]
@@ -117,6 +117,7 @@ struct Output {
 
 fn run_sim(file: &Path, seed: Option<u64>, output: Output, target: &Target) -> anyhow::Result<u8> {
     let scenario = twins::load(file)?;
+    ensure_upper_replies([&scenario], target.name())?;
     let seed = seed.unwrap_or(scenario.seeds[0]);
     if !output.json {
         println!("scenario {} seed {seed} target {}", scenario.name, target.name());
@@ -128,6 +129,9 @@ fn run_sim(file: &Path, seed: Option<u64>, output: Output, target: &Target) -> a
 
 fn run_real(file: &Path, seed: Option<u64>, output: Output, target: &RealTarget) -> anyhow::Result<u8> {
     let scenario = twins::load(file)?;
+    if *target == RealTarget::Builtin {
+        ensure_upper_replies([&scenario], "builtin")?;
+    }
     if let Some(reason) = real::unsupported(&scenario, target) {
         bail!("{} cannot run on real sockets: {reason}", file.display());
     }

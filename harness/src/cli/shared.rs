@@ -206,6 +206,21 @@ pub fn all_cores(jobs: Option<usize>) -> usize {
     jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
+/// Refuses scenarios that say the server replies unchanged (`[server] reply = "identity"`, written by `explore
+/// --transform identity` against a plain echo) when the server under test upper-cases (`target`: the built-in
+/// server or a planted bug): every byte would count against it.
+pub fn ensure_upper_replies<'a>(scenarios: impl IntoIterator<Item = &'a Scenario>, target: &str) -> anyhow::Result<()> {
+    use echo_harness::model::transform::Transform;
+    if let Some(s) = scenarios.into_iter().find(|s| s.server.reply != Transform::Upper) {
+        bail!(
+            "{}: [server] reply = \"{}\", but target {target} upper-cases: run it against the plain echo server it was written for (--backend real --target \"CMD {{port}}\")",
+            s.path.display(),
+            s.server.reply.name()
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

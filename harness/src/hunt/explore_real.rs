@@ -14,7 +14,7 @@
 //! time. It prints nothing: the binary shows progress and writes the files ([`write_real_finding`]).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -36,7 +36,8 @@ pub struct RealOptions {
     pub cases: u64,
     /// Wall-time budget for new cases (a failure found before it runs out is still confirmed and shrunk).
     pub time: Option<Duration>,
-    /// The run's seed: with the same case count, the same cases as `explore --seed` in the simulator.
+    /// The run's seed: with the same case count, the same cases every time (drawn from the simulator's
+    /// generator, then restricted and compressed for real sockets by [`real_case`]).
     pub seed: u64,
     /// Cases run side by side, each against its own server process on its own port.
     pub jobs: usize,
@@ -107,6 +108,8 @@ pub struct RealReport {
     pub flaky: Vec<RealFinding>,
     /// Why it stopped.
     pub stopped: Stopped,
+    /// A server at an address that stopped answering (the run stopped there: every later case would fail).
+    pub gone: Option<String>,
 }
 
 impl RealReport {
@@ -134,6 +137,11 @@ pub fn real_case(seed: u64, case: u64, target: &RealTarget, reply: Transform) ->
     s.backend = Backend::Real;
     s.server.reply = reply;
     s.server.config = Default::default();
+    if matches!(target, RealTarget::External(_)) {
+        // Server-side shaping is the built-in server's (it wraps its own accepted streams); another server's
+        // streams are its own, and a shrink would spend runs removing what was never played.
+        s.server.shaping = Default::default();
+    }
     if matches!(target, RealTarget::External(Server::Addr(_))) {
         s.timeline.retain(|f| !matches!(f.action, Action::Bounce | Action::Stop | Action::Start | Action::Crash));
     }
@@ -173,33 +181,87 @@ async fn first_failure(scenario: &Scenario, target: &RealTarget) -> Option<(Prop
     judge(scenario, &run).into_iter().find(|j| j.verdict == Verdict::Fail).map(|j| (j.property, j.detail))
 }
 
-/// How many of `runs` runs of `scenario`, side by side (each against its own server process on its own port),
-/// fail `property`, with the evidence of the last that did. Side by side, a confirmation costs about one run's
-/// wall time instead of `runs` of them; the machine is busier meanwhile, which a correct server must stand.
+/// Whether one run of `scenario` fails `property` (whatever else it fails), with the evidence.
+async fn fails(scenario: &Scenario, target: &RealTarget, property: Property) -> Option<String> {
+    let run = run_once(scenario, scenario.seeds[0], target).await;
+    judge(scenario, &run).into_iter().find(|j| j.property == property && j.verdict == Verdict::Fail).map(|j| j.detail)
+}
+
+/// Whether the harness starts the server of each run (on a port of the run's own), so runs can go side by side.
+fn own_servers(target: &RealTarget) -> bool {
+    !matches!(target, RealTarget::External(Server::Addr(_)))
+}
+
+/// How many of `runs` runs of `scenario` fail `property`, with the evidence of the last that did. With
+/// `side_by_side` (and a server per run) they run together: a shrinking step costs about one run's wall time
+/// instead of `runs` of them. Otherwise one after the other, so that a burst of load on the machine does not
+/// fail them all at once: the confirmation that decides whether a failure counts is made that way.
 async fn failing_runs(
     scenario: &Scenario,
     target: &RealTarget,
     property: Property,
     runs: usize,
+    side_by_side: bool,
 ) -> (usize, Option<String>) {
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..runs {
-        let (scenario, target) = (scenario.clone(), target.clone());
-        set.spawn(async move { first_failure(&scenario, &target).await });
-    }
     let (mut failed, mut detail) = (0, None);
-    while let Some(outcome) = set.join_next().await {
-        if let Ok(Some((p, d))) = outcome {
-            if p == property {
+    if !(side_by_side && own_servers(target)) {
+        for _ in 0..runs {
+            if let Some(d) = fails(scenario, target, property).await {
                 failed += 1;
                 detail = Some(d);
             }
+        }
+        return (failed, detail);
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..runs {
+        let (scenario, target) = (scenario.clone(), target.clone());
+        set.spawn(async move { fails(&scenario, &target, property).await });
+    }
+    while let Some(outcome) = set.join_next().await {
+        if let Ok(Some(d)) = outcome {
+            failed += 1;
+            detail = Some(d);
         }
     }
     (failed, detail)
 }
 
+/// Whether a server the harness did not start still answers (after a case that may have killed it).
+async fn answers(target: &RealTarget) -> bool {
+    match target {
+        RealTarget::External(Server::Addr(addr)) => {
+            let connect = tokio::net::TcpStream::connect(*addr);
+            matches!(tokio::time::timeout(Duration::from_secs(2), connect).await, Ok(Ok(_)))
+        }
+        _ => true,
+    }
+}
+
+/// What the jobs of one exploration share.
+struct Shared<'a> {
+    options: &'a RealOptions,
+    target: &'a RealTarget,
+    handle: &'a tokio::runtime::Handle,
+    interrupt: &'a AtomicBool,
+    started: Instant,
+    /// The lowest case whose failure was confirmed (`u64::MAX` while none): when the run stops at the first
+    /// failure, no case starts after one is confirmed, and the shrink of a higher case gives way to it.
+    first_confirmed: AtomicU64,
+}
+
+impl Shared<'_> {
+    /// Whether work on `case` should stop: interrupted, or a lower case's failure confirmed when the run stops at
+    /// the first.
+    fn yields(&self, case: u64) -> bool {
+        self.interrupt.load(Ordering::Relaxed)
+            || (self.options.stop_at_first && self.first_confirmed.load(Ordering::Relaxed) < case)
+    }
+}
+
 /// Explores `target` on real sockets on the runtime behind `handle`, stopping new cases once `interrupt` is set.
+/// A server at an address (`--addr`) is shared by every run, so its cases and re-runs go one at a time, and the
+/// run stops when it no longer answers.
 pub fn explore_real(
     options: &RealOptions,
     target: &RealTarget,
@@ -207,34 +269,47 @@ pub fn explore_real(
     progress: RealProgress,
     interrupt: &AtomicBool,
 ) -> RealReport {
-    let started = Instant::now();
+    let shared = Shared {
+        options,
+        target,
+        handle,
+        interrupt,
+        started: Instant::now(),
+        first_confirmed: AtomicU64::new(u64::MAX),
+    };
     let shard = options.shard.unwrap_or(Shard::WHOLE);
     let (next, done) = (AtomicUsize::new(0), AtomicUsize::new(0));
-    let (stop, timed_out) = (AtomicBool::new(false), AtomicBool::new(false));
+    let timed_out = AtomicBool::new(false);
+    let gone: Mutex<Option<String>> = Mutex::new(None);
     let found: Mutex<(Vec<RealFinding>, Vec<RealFinding>)> = Mutex::new((Vec::new(), Vec::new()));
+    let jobs = if own_servers(target) { options.jobs.max(1) } else { 1 };
     std::thread::scope(|scope| {
-        for _ in 0..options.jobs.max(1) {
+        for _ in 0..jobs {
             scope.spawn(|| loop {
                 let case = shard.case_at(next.fetch_add(1, Ordering::Relaxed) as u64);
-                if case >= options.cases || stop.load(Ordering::Relaxed) || interrupt.load(Ordering::Relaxed) {
+                let first = shared.first_confirmed.load(Ordering::Relaxed);
+                if case >= options.cases || shared.yields(case) || (options.stop_at_first && first != u64::MAX) {
                     break;
                 }
-                if options.time.is_some_and(|t| started.elapsed() >= t) {
+                if options.time.is_some_and(|t| shared.started.elapsed() >= t) {
                     timed_out.store(true, Ordering::Relaxed);
                     break;
                 }
-                if let Some(finding) = run_case(options, target, handle, case, interrupt, &stop, started) {
+                if gone.lock().expect("gone lock").is_some() {
+                    break;
+                }
+                let finding = run_case(&shared, case);
+                if !handle.block_on(answers(target)) {
+                    let mut gone = gone.lock().expect("gone lock");
+                    gone.get_or_insert(format!("the server at {} stopped answering after case {case}", target.name()));
+                }
+                if let Some(finding) = finding {
                     let mut found = found.lock().expect("findings lock");
-                    if finding.confirmed() && options.stop_at_first && stop.load(Ordering::Relaxed) {
-                        // Another job's finding stopped the run, and this one's shrink with it: one is reported.
-                    } else if finding.confirmed() {
-                        found.0.push(finding);
-                        if options.stop_at_first {
-                            stop.store(true, Ordering::Relaxed);
-                        }
-                    } else {
+                    if !finding.confirmed() {
                         found.1.push(finding);
-                    }
+                    } else if !options.stop_at_first || shared.first_confirmed.load(Ordering::Relaxed) == case {
+                        found.0.push(finding);
+                    } // else a lower case was confirmed meanwhile, and this one's shrink gave way to it
                 }
                 let cases = done.fetch_add(1, Ordering::Relaxed) as u64 + 1;
                 let found = found.lock().expect("findings lock");
@@ -247,54 +322,71 @@ pub fn explore_real(
     flaky.sort_by_key(|f| f.case);
     let stopped = if interrupt.load(Ordering::Relaxed) {
         Stopped::Interrupted
-    } else if stop.into_inner() {
+    } else if options.stop_at_first && !findings.is_empty() {
         Stopped::FirstFailure
     } else if timed_out.into_inner() {
         Stopped::Time
     } else {
         Stopped::Done
     };
-    RealReport { cases: done.into_inner() as u64, seconds: started.elapsed().as_secs_f64(), findings, flaky, stopped }
+    RealReport {
+        cases: done.into_inner() as u64,
+        seconds: shared.started.elapsed().as_secs_f64(),
+        findings,
+        flaky,
+        stopped,
+        gone: gone.into_inner().expect("gone lock"),
+    }
 }
 
-/// Runs case `case`; a failure is re-run to confirm it, and shrunk if every run failed.
-fn run_case(
-    options: &RealOptions,
-    target: &RealTarget,
-    handle: &tokio::runtime::Handle,
-    case: u64,
-    interrupt: &AtomicBool,
-    stop: &AtomicBool,
-    started: Instant,
-) -> Option<RealFinding> {
+/// Runs case `case`; a failure is re-run to confirm it (one run after the other), and shrunk if every run failed
+/// it. The shrunk scenario is confirmed again the same way; if it no longer fails every run, the case as
+/// generated is reported.
+fn run_case(shared: &Shared, case: u64) -> Option<RealFinding> {
+    let Shared { options, target, handle, .. } = *shared;
     let original = real_case(options.seed, case, target, options.reply);
     if unsupported(&original, target).is_some() {
         return None; // not generated for such a target; a guard, so that a case never fails for the harness
     }
     let (property, detail) = handle.block_on(first_failure(&original, target))?;
-    let (confirmed, last) = handle.block_on(failing_runs(&original, target, property, options.confirm));
-    let (failed, runs, detail) = (confirmed + 1, options.confirm + 1, last.unwrap_or(detail));
+    if !handle.block_on(answers(target)) {
+        // A server the harness did not start died in this case: it can be neither re-run nor shrunk, and the
+        // death is the finding.
+        shared.first_confirmed.fetch_min(case, Ordering::Relaxed);
+        return Some(RealFinding {
+            case,
+            property,
+            detail: format!("{detail}; then the server at {} stopped answering", target.name()),
+            scenario: original.clone(),
+            original: Size::of(&original),
+            failed: 1,
+            runs: 1,
+            shrink_runs: 0,
+            found_after: shared.started.elapsed().as_secs_f64(),
+        });
+    }
+    let (confirmed, last) = handle.block_on(failing_runs(&original, target, property, options.confirm, false));
+    let (failed, runs) = (confirmed + 1, options.confirm + 1);
     let mut finding = RealFinding {
         case,
         property,
-        detail,
+        detail: last.unwrap_or(detail),
         scenario: original.clone(),
         original: Size::of(&original),
         failed,
         runs,
         shrink_runs: 0,
-        found_after: started.elapsed().as_secs_f64(),
+        found_after: shared.started.elapsed().as_secs_f64(),
     };
     if !finding.confirmed() {
         return Some(finding);
     }
-    // Shrink, with every candidate confirmed as the case was: it fails on each of `runs` runs or it is not kept.
+    shared.first_confirmed.fetch_min(case, Ordering::Relaxed);
+    // Shrink, every candidate confirmed as the case was: it fails on each of `runs` runs or it is not kept.
     let deadline = Instant::now() + options.shrink_time;
     let mut spent = 0;
-    let mut last_detail = None;
     let shrunk = shrink_by(&original, |candidate| {
-        // Out of time, interrupted, or (stopping at the first failure) another job has its finding already.
-        if Instant::now() >= deadline || interrupt.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed) {
+        if Instant::now() >= deadline || shared.yields(case) {
             return None;
         }
         if unsupported(candidate, target).is_some() {
@@ -302,24 +394,22 @@ fn run_case(
         }
         // One run first (most candidates pass, and cost just that), then the re-runs side by side.
         spent += 1;
-        match handle.block_on(first_failure(candidate, target)) {
-            Some((p, _)) if p == property => {}
-            _ => return Some(false),
-        }
-        spent += options.confirm;
-        let (failed, evidence) = handle.block_on(failing_runs(candidate, target, property, options.confirm));
-        if failed < options.confirm {
+        if handle.block_on(fails(candidate, target, property)).is_none() {
             return Some(false);
         }
-        last_detail = evidence;
-        Some(true)
+        spent += options.confirm;
+        let (failed, _) = handle.block_on(failing_runs(candidate, target, property, options.confirm, true));
+        Some(failed == options.confirm)
     });
     finding.shrink_runs = spent;
-    if Size::of(&shrunk) != Size::of(&original) || shrunk.to_toml() != original.to_toml() {
-        if let Some(d) = last_detail {
-            finding.detail = d;
+    if shrunk.to_toml() != original.to_toml() && !shared.yields(case) {
+        spent += options.confirm;
+        let (failed, last) = handle.block_on(failing_runs(&shrunk, target, property, options.confirm, false));
+        finding.shrink_runs = spent;
+        if let (true, Some(detail)) = (failed == options.confirm, last) {
+            finding.detail = detail;
+            finding.scenario = shrunk;
         }
-        finding.scenario = shrunk;
     }
     Some(finding)
 }
@@ -333,8 +423,10 @@ pub fn target_slug(target: &RealTarget) -> String {
         RealTarget::External(Server::Command(c)) => {
             let words: Vec<&str> =
                 c.split_whitespace().filter(|w| !w.contains("{port}") && !w.starts_with('-')).collect();
-            // The last word that names a file (a script), else the program.
-            let named = words.iter().rev().find(|w| w.contains('.') || w.contains('/')).or(words.first());
+            // The script an interpreter runs (the first argument that names one), else the program.
+            const SCRIPTS: [&str; 10] = [".py", ".js", ".mjs", ".rb", ".pl", ".sh", ".php", ".go", ".lua", ".tcl"];
+            let script = words.iter().skip(1).find(|w| SCRIPTS.iter().any(|x| w.ends_with(x)));
+            let named = script.or(words.first());
             let word = named.copied().unwrap_or("server");
             let base = word.rsplit('/').next().unwrap_or(word);
             base.split('.').next().unwrap_or(base).to_string()
@@ -466,5 +558,7 @@ mod tests {
         assert_eq!(target_slug(&socat), "socat");
         let go = RealTarget::External(Server::Command("./bin/echo-server --port {port}".into()));
         assert_eq!(target_slug(&go), "echo-server");
+        let counted = RealTarget::External(Server::Command("python3 servers/flaky.py /tmp/starts.count {port}".into()));
+        assert_eq!(target_slug(&counted), "flaky");
     }
 }
