@@ -36,7 +36,7 @@ pub struct ExploreArgs {
     /// The exploration's seed: the same seed and case count explore the same cases.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Worker threads (default: all cores).
+    /// Worker threads (default: all cores; on real sockets two per core, as a real case mostly waits).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256).map(|v| v as usize))]
     pub jobs: Option<usize>,
     /// The server under test: `builtin` or a mutant's name (in the simulator), or a command line with `{port}`
@@ -53,7 +53,7 @@ pub struct ExploreArgs {
     /// that does not is reported as flaky, not as a verdict on the server [default: 3].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=20).map(|v| v as usize))]
     pub confirm: Option<usize>,
-    /// On real sockets: wall time one finding's shrink may take (500ms, 90s, 2m) [default: 60s].
+    /// On real sockets: wall time one finding's shrink may take (500ms, 90s, 2m) [default: 2m].
     #[arg(long, value_parser = parse_duration)]
     pub shrink_time: Option<Duration>,
     /// Run every case twice and compare trace hashes.
@@ -155,10 +155,11 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<u8> {
             cases: options.cases,
             time: options.time,
             seed,
-            jobs: options.jobs,
+            // A real case mostly waits (on its timeline, the network, a server starting): two per core.
+            jobs: jobs.unwrap_or(2 * all_cores(None)),
             confirm: confirm.unwrap_or(3),
             stop_at_first: options.stop_at_first,
-            shrink_time: shrink_time.unwrap_or(Duration::from_secs(60)),
+            shrink_time: shrink_time.unwrap_or(Duration::from_secs(120)),
             reply: match transform {
                 Some(TransformArg::Identity) => Transform::Identity,
                 _ => Transform::Upper,
@@ -194,14 +195,7 @@ fn explore_target(options: &explore::Options, target_name: &str, out: &Output) -
             }
         }
     }
-    let bar = indicatif::ProgressBar::new(options.planned());
-    if !std::io::stderr().is_terminal() {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("a valid template"),
-    );
-    bar.enable_steady_tick(Duration::from_millis(120));
+    let bar = spinner(options.planned());
     let progress = |cases: u64, found: usize| {
         bar.set_position(cases);
         let rate = cases as f64 / bar.elapsed().as_secs_f64().max(1e-3);
@@ -215,11 +209,7 @@ fn explore_target(options: &explore::Options, target_name: &str, out: &Output) -
             options.seed,
             options.jobs,
             if options.jobs == 1 { "" } else { "s" },
-            match (options.cases, options.time) {
-                (UNBOUNDED_CASES, Some(t)) => format!("for {}", humantime::format_duration(t)),
-                (cases, Some(t)) => format!("{} cases or {}", grouped(cases), humantime::format_duration(t)),
-                (cases, None) => format!("{} cases", grouped(cases)),
-            },
+            bound(options.cases, options.time),
         ),
     );
     // Ctrl-C stops the run after the cases in progress; the summary and explore.json say what ran.
@@ -281,6 +271,29 @@ fn explore_target(options: &explore::Options, target_name: &str, out: &Output) -
 pub(super) fn human(out: &Output, line: &str) {
     if !out.json {
         println!("{line}");
+    }
+}
+
+/// The live line of an exploration (`len` cases planned): a spinner with the elapsed time and a message, drawn
+/// only on a terminal. A run bounded by time has no length for a bar.
+pub(super) fn spinner(len: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("a valid template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// What bounds a run, for its header: "for 1m", "2,000 cases or 1m", "2,000 cases".
+pub(super) fn bound(cases: u64, time: Option<Duration>) -> String {
+    match (cases, time) {
+        (UNBOUNDED_CASES, Some(t)) => format!("for {}", humantime::format_duration(t)),
+        (cases, Some(t)) => format!("{} cases or {}", grouped(cases), humantime::format_duration(t)),
+        (cases, None) => format!("{} cases", grouped(cases)),
     }
 }
 

@@ -3,7 +3,6 @@
 //! scenario file with `backend = "real"`; flaky failures reported apart. A live line shows cases/s, confirmed
 //! failures and flaky ones.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -18,7 +17,7 @@ use echo_harness::real::launch::{ensure_starts, Server, DEFAULT_STARTUP};
 use echo_harness::real::runner::RealTarget;
 use echo_harness::report::explore_results;
 
-use super::explore::{human, Output, UNBOUNDED_CASES};
+use super::explore::{bound, human, spinner, Output};
 use super::shared::{grouped, runtime_stopping_on_ctrl_c, INTERRUPTED};
 
 /// Explores the server `template` (or the one at `addr`) on real sockets as `options` say.
@@ -52,14 +51,7 @@ pub(super) fn explore_real_target(
             RealTarget::External(Server::Command(template.to_string()))
         }
     };
-    let bar = indicatif::ProgressBar::new(options.planned());
-    if !std::io::stderr().is_terminal() {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("a valid template"),
-    );
-    bar.enable_steady_tick(Duration::from_millis(120));
+    let bar = spinner(options.planned());
     let progress = |cases: u64, confirmed: usize, flaky: usize| {
         bar.set_position(cases);
         let rate = cases as f64 / bar.elapsed().as_secs_f64().max(1e-3);
@@ -78,11 +70,7 @@ pub(super) fn explore_real_target(
             options.seed,
             options.jobs,
             if options.jobs == 1 { "" } else { "s" },
-            match (options.cases, options.time) {
-                (UNBOUNDED_CASES, Some(t)) => format!("for {}", humantime::format_duration(t)),
-                (cases, Some(t)) => format!("{} cases or {}", grouped(cases), humantime::format_duration(t)),
-                (cases, None) => format!("{} cases", grouped(cases)),
-            },
+            bound(options.cases, options.time),
             options.confirm,
         ),
     );

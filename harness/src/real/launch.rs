@@ -190,7 +190,10 @@ impl Managed {
                     stderr: self.stderr_tail(),
                 });
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            // Often at first (an interpreter listens within tens of milliseconds, and exploration starts a server
+            // for every run), then every 20 ms.
+            let pause = if started.elapsed() < Duration::from_millis(300) { 2 } else { 20 };
+            tokio::time::sleep(Duration::from_millis(pause)).await;
         }
     }
 
