@@ -2,8 +2,7 @@
 //! replayed first on the next run, with a live progress line; a shard of a run with `--shard K/N`; the results
 //! document written to `<--report-dir>/explore.json` and, with `--json`, printed instead of the human lines.
 
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -22,6 +21,7 @@ use echo_harness::report::explore_results;
 
 use super::check::TransformArg;
 use super::dirs::ensure_writable;
+use super::explore_out::{bound, human, spinner, Output, UNBOUNDED_CASES};
 use super::shared::{all_cores, grouped, interrupt_on_ctrl_c, parse_duration, resolve_target};
 
 /// `explore`'s flags.
@@ -77,30 +77,6 @@ pub struct ExploreArgs {
     #[arg(long)]
     pub json: bool,
 }
-
-/// Where the results go and how they are shown.
-pub(super) struct Output<'a> {
-    /// Where failing cases are written.
-    pub failures: &'a Path,
-    /// Where explore.json is written.
-    pub report_dir: &'a Path,
-    /// The document on stdout instead of the human lines.
-    pub json: bool,
-}
-
-impl Output<'_> {
-    /// A human line: on stdout, or on stderr when stdout carries the JSON document.
-    fn say(&self, line: &str) {
-        if self.json {
-            eprintln!("{line}");
-        } else {
-            println!("{line}");
-        }
-    }
-}
-
-/// The case count of a run bounded by time alone.
-pub(super) const UNBOUNDED_CASES: u64 = 1_000_000;
 
 /// Runs `explore` as its flags say.
 pub fn run(args: ExploreArgs) -> anyhow::Result<u8> {
@@ -265,36 +241,6 @@ fn explore_target(options: &explore::Options, target_name: &str, out: &Output) -
         (true, explore::Stopped::Interrupted) => 130,
         (true, _) => exit::HELD,
     })
-}
-
-/// A line for a reader, printed only without `--json` (the document says the same).
-pub(super) fn human(out: &Output, line: &str) {
-    if !out.json {
-        println!("{line}");
-    }
-}
-
-/// The live line of an exploration (`len` cases planned): a spinner with the elapsed time and a message, drawn
-/// only on a terminal. A run bounded by time has no length for a bar.
-pub(super) fn spinner(len: u64) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(len);
-    if !std::io::stderr().is_terminal() {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("a valid template"),
-    );
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
-}
-
-/// What bounds a run, for its header: "for 1m", "2,000 cases or 1m", "2,000 cases".
-pub(super) fn bound(cases: u64, time: Option<Duration>) -> String {
-    match (cases, time) {
-        (UNBOUNDED_CASES, Some(t)) => format!("for {}", humantime::format_duration(t)),
-        (cases, Some(t)) => format!("{} cases or {}", grouped(cases), humantime::format_duration(t)),
-        (cases, None) => format!("{} cases", grouped(cases)),
-    }
 }
 
 /// `--shard K/N`, with 1 <= K <= N.

@@ -17,7 +17,7 @@ use echo_harness::real::launch::{ensure_starts, Server, DEFAULT_STARTUP};
 use echo_harness::real::runner::RealTarget;
 use echo_harness::report::explore_results;
 
-use super::explore::{bound, human, spinner, Output};
+use super::explore_out::{bound, human, spinner, Output};
 use super::shared::{grouped, runtime_stopping_on_ctrl_c, INTERRUPTED};
 
 /// Explores the server `template` (or the one at `addr`) on real sockets as `options` say.

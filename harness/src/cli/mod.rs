@@ -5,6 +5,7 @@
 pub mod check;
 pub mod dirs;
 pub mod explore;
+pub mod explore_out;
 pub mod explore_real;
 pub mod finish;
 pub mod load;
