@@ -12,7 +12,7 @@ use echo_harness::hunt::{run as hunt_run, twins};
 use echo_harness::judge::judgement::Judgement;
 use echo_harness::judge::oracles::judge;
 use echo_harness::model::property::Verdict;
-use echo_harness::model::scenario::Backend;
+use echo_harness::model::scenario::{Backend, Scenario};
 use echo_harness::model::trace::Run;
 use echo_harness::real::launch::Server;
 use echo_harness::real::runner::{self as real, RealTarget};
@@ -88,13 +88,14 @@ struct Shown<'a> {
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let RunArgs { file, seed, trace, target, backend, json } = args;
     let output = Output { trace, json };
+    let scenario = twins::load(&file)?;
     // A file found on real sockets says `backend = "real"`: its replay line needs no --backend to be right.
-    let backend = backend.unwrap_or_else(|| match twins::load(&file).map(|s| s.backend) {
-        Ok(Backend::Real) => BackendArg::Real,
-        _ => BackendArg::Sim,
+    let backend = backend.unwrap_or(match scenario.backend {
+        Backend::Real => BackendArg::Real,
+        Backend::Sim => BackendArg::Sim,
     });
     if let BackendArg::Sim = backend {
-        return run_sim(&file, seed, output, &resolve_target(&target)?);
+        return run_sim(&file, &scenario, seed, output, &resolve_target(&target)?);
     }
     let target = if target == "builtin" {
         RealTarget::Builtin
@@ -105,7 +106,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     } else {
         bail!("--backend real runs the built-in server or a command line with {{port}}, not `{target}`")
     };
-    run_real(&file, seed, output, &target)
+    run_real(&file, &scenario, seed, output, &target)
 }
 
 /// How the run is printed: `--trace`, `--json`.
@@ -115,32 +116,36 @@ struct Output {
     json: bool,
 }
 
-fn run_sim(file: &Path, seed: Option<u64>, output: Output, target: &Target) -> anyhow::Result<u8> {
-    let scenario = twins::load(file)?;
-    ensure_upper_replies([&scenario], target.name())?;
+fn run_sim(file: &Path, scenario: &Scenario, seed: Option<u64>, output: Output, target: &Target) -> anyhow::Result<u8> {
+    ensure_upper_replies([scenario], target.name())?;
     let seed = seed.unwrap_or(scenario.seeds[0]);
     if !output.json {
         println!("scenario {} seed {seed} target {}", scenario.name, target.name());
     }
-    let (run, judgements) = hunt_run::run_and_judge(&scenario, seed, target);
+    let (run, judgements) = hunt_run::run_and_judge(scenario, seed, target);
     let shown = Shown { file, scenario: &scenario.name, seed, target: target.name().to_string(), backend: "sim" };
     print_run(&shown, &run, &judgements, output)
 }
 
-fn run_real(file: &Path, seed: Option<u64>, output: Output, target: &RealTarget) -> anyhow::Result<u8> {
-    let scenario = twins::load(file)?;
+fn run_real(
+    file: &Path,
+    scenario: &Scenario,
+    seed: Option<u64>,
+    output: Output,
+    target: &RealTarget,
+) -> anyhow::Result<u8> {
     if *target == RealTarget::Builtin {
-        ensure_upper_replies([&scenario], "builtin")?;
+        ensure_upper_replies([scenario], "builtin")?;
     }
-    if let Some(reason) = real::unsupported(&scenario, target) {
+    if let Some(reason) = real::unsupported(scenario, target) {
         bail!("{} cannot run on real sockets: {reason}", file.display());
     }
     let seed = seed.unwrap_or(scenario.seeds[0]);
     if !output.json {
         println!("scenario {} seed {seed} target {} backend real", scenario.name, target.name());
     }
-    let run = runtime_killing_servers_on_ctrl_c()?.block_on(real::run(&scenario, seed, target));
-    let judgements = judge(&scenario, &run);
+    let run = runtime_killing_servers_on_ctrl_c()?.block_on(real::run(scenario, seed, target));
+    let judgements = judge(scenario, &run);
     let shown = Shown { file, scenario: &scenario.name, seed, target: target.name().to_string(), backend: "real" };
     print_run(&shown, &run, &judgements, output)
 }
